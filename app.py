@@ -1,0 +1,260 @@
+"""The application factory, read top to bottom like a table of contents."""
+
+import os
+import secrets
+
+from flask import Flask, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
+
+import permissions
+from config import BASE_DIR, Config
+from extensions import babel, csrf, db, login_manager, migrate
+from models import User
+from storage import Storage
+from thai import fiscal_year, thai_date, thai_datetime
+
+MIGRATIONS_DIR = os.path.join(BASE_DIR, "migrations")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    configure(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    app.before_request(permissions.enforce_access)
+    app.after_request(set_security_headers)
+    unmarked = permissions.unmarked_views(app)
+    if unmarked:
+        raise RuntimeError(f"views without @access (denied by default): {unmarked}")
+    return app
+
+
+def configure(app: Flask, config: dict | None) -> None:
+    app.config.from_object(Config)
+    app.config.from_prefixed_env("REPORTS")
+    if config:
+        app.config.update(config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    url = app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(
+        app.instance_path, "reports.sqlite3"
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+
+    prefix = "/" + app.config["URL_PREFIX"].strip("/")
+    app.config["URL_PREFIX"] = prefix
+    app.config["APPLICATION_ROOT"] = prefix
+    app.config["SESSION_COOKIE_PATH"] = prefix
+    app.config["REMEMBER_COOKIE_PATH"] = prefix
+
+    max_bytes = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
+    app.config["MAX_UPLOAD_BYTES"] = max_bytes
+    # The form fields around the file need a little room beyond the file itself.
+    app.config["MAX_CONTENT_LENGTH"] = max_bytes + 64 * 1024
+    app.config["UPLOAD_DIR"] = os.path.abspath(app.config["UPLOAD_DIR"])
+
+    if not app.config["SECRET_KEY"]:
+        if app.config["ENV_NAME"] == "production":
+            raise RuntimeError("REPORTS_SECRET_KEY must be set in production")
+        app.config["SECRET_KEY"] = development_secret(app.instance_path)
+
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+
+def development_secret(instance_path: str) -> str:
+    """A per-checkout key kept in the instance folder, so restarts keep people logged in."""
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()
+
+
+class IdConverter(IntegerConverter):
+    """Row ids only: an id beyond the database's INTEGER is a 404, not a driver error."""
+
+    def __init__(self, map, **kwargs):
+        super().__init__(map, min=1, max=2**31 - 1, **kwargs)
+
+
+def register_extensions(app: Flask) -> None:
+    app.url_map.converters["id"] = IdConverter
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            tune_sqlite(db.engine)
+    migrate.init_app(
+        app,
+        db,
+        directory=MIGRATIONS_DIR,
+        render_as_batch=app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"),
+    )
+    csrf.init_app(app)  # every POST of every blueprint; views do not re-check
+    app.extensions["reports_storage"] = Storage(
+        app.config["UPLOAD_DIR"], app.config["MAX_UPLOAD_BYTES"]
+    )
+    babel.init_app(app, locale_selector=lambda: "th", timezone_selector=lambda: "Asia/Bangkok")
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "กรุณาเข้าระบบก่อนใช้งาน"
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_user)
+
+
+def load_user(user_id: str) -> User | None:
+    """The cookie holds '<id>.<session version>'; a bumped version means 'logged out'."""
+    user_part, _dot, version_part = user_id.partition(".")
+    if not (user_part.isdigit() and version_part.isdigit()) or int(user_part) >= 2**31:
+        return None
+    user = db.session.get(User, int(user_part))
+    if user is None or not user.active or user.session_version != int(version_part):
+        return None
+    return user
+
+
+def tune_sqlite(engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # We issue BEGIN ourselves (below), so pysqlite must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        # A write that starts as a reader can fail with SQLITE_BUSY without waiting; taking
+        # the write lock up front makes concurrent writers queue on busy_timeout instead.
+        from flask import has_request_context
+
+        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+
+def register_blueprints(app: Flask) -> None:
+    from blueprints.auth import bp as auth_bp
+    from blueprints.indicators import bp as indicators_bp
+    from blueprints.receive import bp as receive_bp
+    from blueprints.roles import bp as roles_bp
+    from blueprints.send import bp as send_bp
+
+    for bp in (auth_bp, roles_bp, indicators_bp, send_bp, receive_bp):
+        app.register_blueprint(bp)
+
+
+ERROR_MESSAGES = {
+    400: "คำขอไม่ถูกต้อง กรุณาลองใหม่อีกครั้ง",
+    403: "คุณไม่มีสิทธิ์ใช้งานหน้านี้",
+    404: "ไม่พบหน้าหรือข้อมูลที่ต้องการ",
+    405: "ไม่สามารถดำเนินการด้วยวิธีนี้ได้",
+    413: "ไฟล์มีขนาดใหญ่เกินกำหนด",
+    500: "ระบบขัดข้อง กรุณาลองใหม่อีกครั้ง หากยังพบปัญหาโปรดแจ้งผู้ดูแลระบบ",
+}
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(code: int, detail: str | None = None):
+        message = _(ERROR_MESSAGES.get(code, ERROR_MESSAGES[400]))
+        if code == 413:
+            detail = _(
+                "ขนาดไฟล์ต้องไม่เกิน %(mb)s MB กรุณาลดขนาดไฟล์แล้วส่งใหม่",
+                mb=app.config["MAX_UPLOAD_MB"],
+            )
+        return render_template("error.html", code=code, message=message, detail=detail), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error):
+        return render_error(400, _("แบบฟอร์มหมดอายุหรือไม่ถูกต้อง กรุณาโหลดหน้าใหม่แล้วลองอีกครั้ง"))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        if error.code in (301, 302, 303, 307, 308):
+            return error
+        return render_error(error.code if error.code in ERROR_MESSAGES else 400)
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        db.session.rollback()
+        return render_error(500)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from menu import visible_menu
+
+    app.jinja_env.filters["thai_date"] = thai_date
+    app.jinja_env.filters["thai_datetime"] = thai_datetime
+
+    @app.context_processor
+    def inject():
+        return {
+            "menu": visible_menu(current_user) if current_user.is_authenticated else [],
+            "current_fiscal_year": fiscal_year(),
+            "max_upload_bytes": app.config["MAX_UPLOAD_BYTES"],
+        }
+
+
+def register_commands(app: Flask) -> None:
+    from commands import create_user_command, init_db_command, seed_demo_command
+
+    for command in (init_db_command, create_user_command, seed_demo_command):
+        app.cli.add_command(command)
+
+
+def set_security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
+    )
+    if current_user and current_user.is_authenticated:
+        # Pages with names and documents must not linger in shared office browsers' caches.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def mount(app: Flask):
+    """Serve the app under URL_PREFIX, the way the portal mounts it; '/' points there."""
+    prefix = app.config["URL_PREFIX"]
+
+    def outside(environ, start_response):
+        if environ.get("PATH_INFO", "/") in ("", "/"):
+            return redirect(prefix + "/")(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"Not Found"]
+
+    return DispatcherMiddleware(outside, {prefix: app})
+
+
+def wsgi():
+    """gunicorn 'app:wsgi()': production settings, refusing to start without a secret key."""
+    return mount(create_app({"ENV_NAME": os.environ.get("REPORTS_ENV_NAME", "production")}))
+
+
+if __name__ == "__main__":
+    from werkzeug.serving import run_simple
+
+    application = create_app()
+    host = os.environ.get("REPORTS_HOST", "127.0.0.1")
+    port = int(os.environ.get("REPORTS_PORT", "5000"))
+    run_simple(host, port, mount(application), use_reloader=True, threaded=True)

@@ -1,0 +1,1 @@
+"""The module's blueprints: auth, roles, indicators, send, receive."""

@@ -1,0 +1,35 @@
+"""Login, password and account forms."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+REQUIRED = _l("กรุณากรอกข้อมูลนี้")
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("ชื่อผู้ใช้"), validators=[DataRequired(REQUIRED), Length(max=64)])
+    password = PasswordField(_l("รหัสผ่าน"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    remember = BooleanField(_l("จดจำการเข้าระบบในเครื่องนี้"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(_l("รหัสผ่านปัจจุบัน"), validators=[DataRequired(REQUIRED)])
+    new = PasswordField(_l("รหัสผ่านใหม่"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    confirm = PasswordField(
+        _l("ยืนยันรหัสผ่านใหม่"),
+        validators=[DataRequired(REQUIRED), EqualTo("new", _l("รหัสผ่านใหม่ทั้งสองช่องไม่ตรงกัน"))],
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    new = PasswordField(_l("รหัสผ่านใหม่"), validators=[DataRequired(REQUIRED), Length(max=200)])
+
+
+class CreateUserForm(FlaskForm):
+    username = StringField(_l("ชื่อผู้ใช้"), validators=[DataRequired(REQUIRED), Length(max=64)])
+    full_name = StringField(_l("ชื่อ - นามสกุล"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    position = StringField(_l("ตำแหน่ง"), validators=[Length(max=200)])
+    password = PasswordField(_l("รหัสผ่าน"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    is_admin = BooleanField(_l("เจ้าหน้าที่ผู้รับผิดชอบคำรับรองการปฏิบัติราชการ (ผู้ดูแล)"))

@@ -1,0 +1,149 @@
+"""Login, logout, the menu page, own password, and the admin's account page."""
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from errors import RuleError
+from extensions import db
+from forms import EmptyForm
+from models import User
+from pagination import paginate
+from permissions import ADMIN, LOGIN, PUBLIC, access
+
+from . import bp, services
+from .forms import ChangePasswordForm, CreateUserForm, LoginForm, ResetPasswordForm
+
+
+@bp.route("/")
+@access(LOGIN)
+def index():
+    """Show the menu entries this user may use."""
+    return render_template("auth/index.html")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@access(PUBLIC)
+def login():
+    """Log in with username and password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.username.data, form.password.data)
+        except RuleError as error:
+            flash(error.message, "error")
+            return render_template("auth/login.html", form=form), error.status
+        next_url = safe_next(request.args.get("next"))
+        session.clear()  # nothing from before the login survives it (session fixation)
+        login_user(user, remember=form.remember.data)
+        return redirect(next_url or url_for("auth.index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form), status
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path inside this module; anything else could send the user to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    root = request.script_root + "/"
+    return target if target.startswith(root) else None
+
+
+@bp.route("/logout", methods=["POST"])
+@access(LOGIN)
+def logout():
+    """Log out: the session ends on the server too, so a copied cookie stops working."""
+    services.end_sessions(current_user)
+    logout_user()
+    session.clear()
+    flash(_("ออกจากระบบเรียบร้อยแล้ว"), "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@access(LOGIN)
+def change_password():
+    """Change one's own password; other sessions of this user end."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current.data, form.new.data)
+        except RuleError as error:
+            flash(error.message, "error")
+            return render_template("auth/password.html", form=form), error.status
+        login_user(
+            current_user._get_current_object()
+        )  # re-issue this browser's cookie with the new version
+        flash(_("เปลี่ยนรหัสผ่านเรียบร้อยแล้ว"), "success")
+        return redirect(url_for("auth.index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/password.html", form=form), status
+
+
+def render_accounts(form=None, status=200):
+    query = request.args.get("q", "")
+    return render_template(
+        "auth/accounts.html",
+        form=form or CreateUserForm(formdata=None),
+        page=paginate(services.list_accounts(query)),
+        query=query,
+        action_form=EmptyForm(),
+        reset_form=ResetPasswordForm(formdata=None),
+    ), status
+
+
+@bp.route("/accounts", methods=["GET", "POST"])
+@access(ADMIN)
+def accounts():
+    """List staff accounts; the admin adds one here."""
+    form = CreateUserForm()
+    if not form.validate_on_submit():
+        return render_accounts(form, 400 if form.is_submitted() else 200)
+    try:
+        user = services.create_user(
+            form.username.data,
+            form.full_name.data,
+            form.position.data or "",
+            form.password.data,
+            form.is_admin.data,
+        )
+    except RuleError as error:
+        flash(error.message, "error")
+        return render_accounts(form, error.status)
+    flash(_("เพิ่มบัญชี %(name)s เรียบร้อยแล้ว", name=user.full_name), "success")
+    return redirect(url_for("auth.accounts"))
+
+
+@bp.route("/accounts/<id:user_id>/password", methods=["POST"])
+@access(ADMIN)
+def reset_password(user_id):
+    """Set a new password for a staff member; their sessions end."""
+    user = db.get_or_404(User, user_id)
+    form = ResetPasswordForm()
+    try:
+        if not form.validate_on_submit():
+            raise RuleError(_("กรุณากรอกรหัสผ่านใหม่"), status=400)
+        services.reset_password(user, form.new.data)
+    except RuleError as error:
+        flash(error.message, "error")
+        return render_accounts(status=error.status)
+    flash(_("ตั้งรหัสผ่านใหม่ให้ %(name)s เรียบร้อยแล้ว", name=user.full_name), "success")
+    return redirect(url_for("auth.accounts"))
+
+
+@bp.route("/accounts/<id:user_id>/active", methods=["POST"])
+@access(ADMIN)
+def set_active(user_id):
+    """Deactivate staff who left (or bring them back); their documents stay."""
+    user = db.get_or_404(User, user_id)
+    active = request.form.get("active") == "1"
+    try:
+        services.set_active(current_user, user, active)
+    except RuleError as error:
+        flash(error.message, "error")
+        return render_accounts(status=error.status)
+    if active:
+        flash(_("เปิดใช้งานบัญชี %(name)s แล้ว", name=user.full_name), "success")
+    else:
+        flash(_("ปิดการใช้งานบัญชี %(name)s แล้ว", name=user.full_name), "success")
+    return redirect(url_for("auth.accounts"))

@@ -1,0 +1,127 @@
+"""Accounts: passwords (argon2id), login with lockout, sessions that can be revoked."""
+
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
+
+from errors import RuleError
+from extensions import db
+from models import User
+from thai import now_utc
+
+hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verifying against this when the username is unknown keeps both answers equally slow.
+_DUMMY_HASH = hasher.hash("not-a-real-password")
+
+MIN_PASSWORD_LENGTH = 8
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = timedelta(minutes=15)
+
+
+def hash_password(password: str) -> str:
+    return hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RuleError(_l("รหัสผ่านต้องมีอย่างน้อย %(n)s ตัวอักษร", n=MIN_PASSWORD_LENGTH), status=400)
+
+
+def find_by_username(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == username.strip().lower()))
+
+
+def authenticate(username: str, password: str) -> User:
+    """The user, or RuleError with one message for every failure (no hint which part was wrong)."""
+    user = find_by_username(username)
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
+    now = now_utc()
+    if (
+        user.failed_logins >= LOCKOUT_FAILURES
+        and user.last_failed_login_at
+        and now - user.last_failed_login_at < LOCKOUT_WINDOW
+    ):
+        raise RuleError(_l("เข้าระบบผิดหลายครั้ง กรุณารอ 15 นาทีแล้วลองใหม่ หรือติดต่อผู้ดูแลระบบ"), status=429)
+    if not _verify(user.password_hash, password):
+        user.failed_logins += 1
+        user.last_failed_login_at = now
+        db.session.commit()
+        raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
+    if not user.active:
+        raise RuleError(_l("บัญชีนี้ถูกปิดการใช้งานแล้ว กรุณาติดต่อผู้ดูแลระบบ"), status=403)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    db.session.commit()
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Every cookie issued so far, on every device, stops working."""
+    user.session_version += 1
+    db.session.commit()
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not _verify(user.password_hash, current):
+        raise RuleError(_l("รหัสผ่านปัจจุบันไม่ถูกต้อง"), status=400)
+    check_password_rules(new)
+    user.password_hash = hash_password(new)
+    end_sessions(user)
+
+
+def reset_password(user: User, new: str) -> None:
+    check_password_rules(new)
+    user.password_hash = hash_password(new)
+    user.failed_logins = 0
+    end_sessions(user)
+
+
+def set_active(admin: User, user: User, active: bool) -> None:
+    if user.id == admin.id and not active:
+        raise RuleError(_l("ไม่สามารถปิดการใช้งานบัญชีของตนเองได้"))
+    user.active = active
+    end_sessions(user)
+
+
+def create_user(
+    username: str, full_name: str, position: str, password: str, is_admin: bool = False
+) -> User:
+    username = username.strip().lower()
+    if not username or not full_name.strip():
+        raise RuleError(_l("กรุณากรอกชื่อผู้ใช้และชื่อ - นามสกุล"), status=400)
+    if find_by_username(username):
+        raise RuleError(_l("ชื่อผู้ใช้ %(u)s มีอยู่แล้ว", u=username))
+    check_password_rules(password)
+    user = User(
+        username=username,
+        full_name=full_name.strip(),
+        position=position.strip(),
+        password_hash=hash_password(password),
+        is_admin=is_admin,
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def list_accounts(query: str = "") -> list[User]:
+    from thai import thai_sort_key
+
+    stmt = select(User)
+    if query.strip():
+        like = f"%{query.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(User.full_name).like(like), User.username.like(like)))
+    return sorted(db.session.scalars(stmt), key=lambda u: thai_sort_key(u.full_name))

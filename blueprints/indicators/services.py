@@ -1,0 +1,117 @@
+"""บันทึกตัวชี้วัด: indicators of a fiscal year, each with one receiver and its reporters."""
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from errors import RuleError
+from extensions import db
+from models import Document, Indicator, User
+from thai import code_sort_key, fiscal_year, normalize_code, thai_sort_key
+
+MIN_YEAR, MAX_YEAR = 2500, 2700
+
+
+def list_indicators(year: int) -> list[Indicator]:
+    stmt = (
+        select(Indicator)
+        .where(Indicator.fiscal_year == year)
+        .options(selectinload(Indicator.receiver), selectinload(Indicator.reporters))
+    )
+    indicators = sorted(db.session.scalars(stmt), key=lambda i: code_sort_key(i.code))
+    for indicator in indicators:
+        indicator.reporters.sort(key=lambda u: thai_sort_key(u.full_name))
+    return indicators
+
+
+def known_years() -> list[int]:
+    years = set(db.session.scalars(select(Indicator.fiscal_year).distinct()))
+    years.add(fiscal_year())
+    return sorted(years, reverse=True)
+
+
+def selected_year(raw: str | None) -> int:
+    """The year a page is about: ?year= when sane, else the current fiscal year."""
+    if raw and raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR:
+        return int(raw)
+    return fiscal_year()
+
+
+def receiver_choices() -> list[User]:
+    stmt = select(User).where(User.active.is_(True))
+    return sorted(db.session.scalars(stmt), key=lambda u: thai_sort_key(u.full_name))
+
+
+def reporter_choices(indicator: Indicator | None = None) -> list[User]:
+    """Active reporters, plus whoever the indicator already has (so an edit can keep them)."""
+    stmt = select(User).where(User.active.is_(True), User.reporter_status == "reporter")
+    users = {u.id: u for u in db.session.scalars(stmt)}
+    for user in indicator.reporters if indicator else []:
+        users.setdefault(user.id, user)
+    return sorted(users.values(), key=lambda u: thai_sort_key(u.full_name))
+
+
+def save_indicator(
+    indicator: Indicator | None,
+    *,
+    year: int,
+    category: str,
+    code: str,
+    name: str,
+    receiver_id: int | None,
+    reporter_ids: list[int],
+) -> Indicator:
+    """Create (indicator=None) or update; every rule is checked here, whatever the form allowed."""
+    code, name, category = code.strip(), name.strip(), (category.strip() or "KRS")
+    if not code or not name:
+        raise RuleError(_l("กรุณากรอกรหัสและชื่อตัวชี้วัด"), status=400)
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise RuleError(_l("ปีงบประมาณไม่ถูกต้อง"), status=400)
+    receiver = db.session.get(User, receiver_id) if receiver_id else None
+    if receiver is None or not receiver.active:
+        raise RuleError(_l("กรุณาเลือก จนท.รับข้อมูลตัวชี้วัด หนึ่งคน"), status=400)
+    allowed = {u.id: u for u in reporter_choices(indicator)}
+    if not reporter_ids:
+        raise RuleError(_l("กรุณาเลือก จนท.รายงานตัวชี้วัด อย่างน้อยหนึ่งคน"), status=400)
+    if any(rid not in allowed for rid in reporter_ids):
+        raise RuleError(_l("เลือกได้เฉพาะบุคลากรที่เป็นผู้รายงานตัวชี้วัด"), status=400)
+
+    key = normalize_code(code)
+    clash = select(
+        exists().where(
+            Indicator.fiscal_year == year,
+            Indicator.code_key == key,
+            Indicator.id != (indicator.id if indicator else 0),
+        )
+    )
+    if db.session.scalar(clash):
+        raise RuleError(_l("รหัสตัวชี้วัด %(code)s มีอยู่แล้วในปี %(year)s", code=code, year=year))
+
+    if indicator is None:
+        indicator = Indicator()
+        db.session.add(indicator)
+    indicator.fiscal_year, indicator.category = year, category
+    indicator.code, indicator.code_key, indicator.name = code, key, name
+    indicator.receiver = receiver
+    indicator.reporters = [allowed[rid] for rid in dict.fromkeys(reporter_ids)]
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Two officers saving the same code at once: the unique constraint decides.
+        db.session.rollback()
+        raise RuleError(_l("รหัสตัวชี้วัด %(code)s มีอยู่แล้วในปี %(year)s", code=code, year=year)) from None
+    return indicator
+
+
+def delete_indicator(indicator: Indicator) -> None:
+    has_documents = db.session.scalar(select(exists().where(Document.indicator_id == indicator.id)))
+    if has_documents:
+        raise RuleError(
+            _l(
+                "ไม่สามารถลบตัวชี้วัด %(code)s ได้ เพราะมีเอกสารรายงานแล้ว",
+                code=indicator.code,
+            )
+        )
+    db.session.delete(indicator)
+    db.session.commit()

@@ -1,0 +1,146 @@
+"""Every table, with the invariants the database itself can enforce."""
+
+from datetime import UTC, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC (portable to SQLite and MariaDB) and always hands back aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+REPORTER = "reporter"
+GENERAL = "general"
+SENT = "sent"
+RECEIVED = "received"
+ROUND_MONTHS = (6, 9, 12)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "reporter_status IS NULL OR reporter_status IN ('reporter', 'general')",
+            name="reporter_status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Stored lower-cased: staff type their login in any case, and uniqueness must agree.
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None is the manual's "-": never set, so the person has general staff's rights.
+    reporter_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of the login cookie; bumping it revokes every session and remember cookie.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def get_id(self) -> str:
+        return f"{self.id}.{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_reporter(self) -> bool:
+        return self.reporter_status == REPORTER
+
+
+indicator_reporters = Table(
+    "indicator_reporters",
+    db.metadata,
+    Column("indicator_id", ForeignKey("indicators.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Index("ix_indicator_reporters_user_id", "user_id"),
+)
+
+
+class Indicator(db.Model):
+    __tablename__ = "indicators"
+    # code_key is the trimmed, lower-cased code: the same rule on every database, whatever
+    # its collation, so "7.1B" and " 7.1b" are one indicator in a year.
+    __table_args__ = (UniqueConstraint("fiscal_year", "code_key", name="uq_indicators_year_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)
+    category: Mapped[str] = mapped_column(String(32), default="KRS")
+    code: Mapped[str] = mapped_column(String(32))
+    code_key: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    receiver: Mapped[User] = relationship(foreign_keys=[receiver_id])
+    reporters: Mapped[list[User]] = relationship(secondary=indicator_reporters)
+    documents: Mapped[list["Document"]] = relationship(back_populates="indicator")
+
+
+class Document(db.Model):
+    __tablename__ = "documents"
+    __table_args__ = (
+        CheckConstraint("status IN ('sent', 'received')", name="status"),
+        CheckConstraint("round_months IN (3, 6, 9, 12)", name="round_months"),
+        Index("ix_documents_indicator_round", "indicator_id", "round_months"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"))
+    round_months: Mapped[int] = mapped_column(SmallInteger)
+    title: Mapped[str] = mapped_column(String(255))
+    original_name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=SENT)
+    received_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    indicator: Mapped[Indicator] = relationship(back_populates="documents")
+    uploaded_by: Mapped[User] = relationship(foreign_keys=[uploaded_by_id])
+    received_by: Mapped[User | None] = relationship(foreign_keys=[received_by_id])
