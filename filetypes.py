@@ -97,7 +97,7 @@ class RejectedFile(ValueError):
 
 
 def detect(path: str, extension: str) -> str:
-    """The content type to store for the file at `path`, or RejectedFile if it is not `extension`."""
+    """The content type to store for the file at `path`; RejectedFile unless it is `extension`."""
     ext = extension.lower()
     if ext not in ALLOWED_EXTENSIONS:
         accepted = ", ".join(f".{name}" for name in ALLOWED_EXTENSIONS)

@@ -60,7 +60,9 @@ def _png() -> bytes:
     """A 1x1 white greyscale pixel."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
     return (
@@ -150,7 +152,8 @@ def _ooxml(ext: str) -> bytes:
     )
     content_types = (
         f'{_XML}<Types xmlns="{_PACKAGE}/content-types">'
-        f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="rels"'
+        ' ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
         f'<Default Extension="xml" ContentType="application/xml"/>{types}</Types>'
     )
     return _zip(
@@ -253,7 +256,9 @@ def compound_file(stream_names, *, stream_size: int = 4096, padding_sectors: int
         return start if count else _ENDOFCHAIN
 
     first_dir = chain(n_fat + n_difat + padding_sectors, dir_sectors)
-    entries = [_directory_entry("Root Entry", 5, child=1 if names else _FREESECT, start=_ENDOFCHAIN)]
+    entries = [
+        _directory_entry("Root Entry", 5, child=1 if names else _FREESECT, start=_ENDOFCHAIN)
+    ]
     next_free = first_dir + dir_sectors
     for number, name in enumerate(names, 1):
         start = chain(next_free, data_sectors)
