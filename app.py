@@ -143,20 +143,26 @@ def tune_sqlite(engine) -> None:
     def on_begin(conn):
         # A write that starts as a reader can fail with SQLITE_BUSY without waiting; taking
         # the write lock up front makes concurrent writers queue on busy_timeout instead.
-        from flask import has_request_context
+        from flask import current_app, has_request_context
 
-        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        reading = (
+            has_request_context()
+            and request.method in ("GET", "HEAD", "OPTIONS")
+            and not getattr(current_app.view_functions.get(request.endpoint), "writes_on_get", False)
+        )
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def register_blueprints(app: Flask) -> None:
+    from blueprints.audit import bp as audit_bp
     from blueprints.auth import bp as auth_bp
     from blueprints.indicators import bp as indicators_bp
     from blueprints.receive import bp as receive_bp
     from blueprints.roles import bp as roles_bp
     from blueprints.send import bp as send_bp
+    from blueprints.years import bp as years_bp
 
-    for bp in (auth_bp, roles_bp, indicators_bp, send_bp, receive_bp):
+    for bp in (auth_bp, roles_bp, indicators_bp, send_bp, receive_bp, years_bp, audit_bp):
         app.register_blueprint(bp)
 
 

@@ -15,7 +15,10 @@ from models import User
 @with_appcontext
 def init_db_command():
     """Create or upgrade the schema to the newest migration (safe to run again)."""
+    from blueprints.years.services import bootstrap_current_year
+
     upgrade(directory=current_app.extensions["migrate"].directory)
+    bootstrap_current_year()
     click.echo("ฐานข้อมูลพร้อมใช้งาน")
 
 

@@ -4,6 +4,7 @@ import io
 from datetime import timedelta
 
 from blueprints.auth.services import create_user
+from blueprints.years.services import create_year, get_year
 from extensions import db, storage
 from models import GENERAL, RECEIVED, REPORTER, Document, Indicator
 from thai import fiscal_year, normalize_code, now_utc
@@ -76,6 +77,8 @@ def seed_demo() -> list[tuple[str, str]]:
     year = fiscal_year()
     indicators = {}
     for fy in (year - 1, year):
+        if get_year(fy) is None:
+            create_year(fy)
         for code, name, receiver, reporters in INDICATORS:
             indicator = Indicator(
                 fiscal_year=fy,

@@ -28,6 +28,8 @@ MENU = (
             MenuEntry(_l("กำหนดผู้รายงานตัวชี้วัด"), "roles.staff", ADMIN),
             MenuEntry(_l("บันทึกตัวชี้วัด"), "indicators.index", ADMIN),
             MenuEntry(_l("รับเอกสารรายงานตัวชี้วัด"), "receive.index", RECEIVER),
+            MenuEntry(_l("ปีงบประมาณและรอบรายงาน"), "years.index", ADMIN),
+            MenuEntry(_l("ประวัติการใช้งาน"), "audit.index", ADMIN),
         ),
     ),
     MenuGroup(

@@ -1,6 +1,6 @@
 """Every table, with the invariants the database itself can enforce."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -49,7 +50,10 @@ REPORTER = "reporter"
 GENERAL = "general"
 SENT = "sent"
 RECEIVED = "received"
-ROUND_MONTHS = (6, 9, 12)
+RETURNED = "returned"  # ส่งกลับแก้ไข: waits for the reporter's revision
+REPLACED = "replaced"  # a returned document whose revision has been sent; kept as history
+ROUND_MONTHS = (6, 9, 12)  # the rounds every new fiscal year starts with
+OPTIONAL_ROUND_MONTHS = (3,)  # the admin may add รอบ 3 เดือน
 
 
 class User(UserMixin, db.Model):
@@ -89,6 +93,38 @@ class User(UserMixin, db.Model):
         return self.reporter_status == REPORTER
 
 
+class FiscalYear(db.Model):
+    """A Buddhist-era fiscal year; closed years are read-only but stay browsable."""
+
+    __tablename__ = "fiscal_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    rounds: Mapped[list["Round"]] = relationship(
+        back_populates="fiscal_year_row", order_by="Round.months", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class Round(db.Model):
+    """A reporting round of a fiscal year (รอบ 6 เดือน ...) with the due date the admin set."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (CheckConstraint("months IN (3, 6, 9, 12)", name="months"),)
+
+    fiscal_year: Mapped[int] = mapped_column(ForeignKey("fiscal_years.year"), primary_key=True)
+    months: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    due_date: Mapped[date] = mapped_column(Date)
+
+    fiscal_year_row: Mapped[FiscalYear] = relationship(back_populates="rounds")
+
+
 indicator_reporters = Table(
     "indicator_reporters",
     db.metadata,
@@ -105,7 +141,7 @@ class Indicator(db.Model):
     __table_args__ = (UniqueConstraint("fiscal_year", "code_key", name="uq_indicators_year_code"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    fiscal_year: Mapped[int] = mapped_column(Integer, index=True)
+    fiscal_year: Mapped[int] = mapped_column(ForeignKey("fiscal_years.year"), index=True)
     category: Mapped[str] = mapped_column(String(32), default="KRS")
     code: Mapped[str] = mapped_column(String(32))
     code_key: Mapped[str] = mapped_column(String(32))
@@ -121,7 +157,9 @@ class Indicator(db.Model):
 class Document(db.Model):
     __tablename__ = "documents"
     __table_args__ = (
-        CheckConstraint("status IN ('sent', 'received')", name="status"),
+        CheckConstraint(
+            "status IN ('sent', 'received', 'returned', 'replaced')", name="status"
+        ),
         CheckConstraint("round_months IN (3, 6, 9, 12)", name="round_months"),
         Index("ix_documents_indicator_round", "indicator_id", "round_months"),
     )
@@ -140,7 +178,47 @@ class Document(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=SENT)
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Sent after its round's due date: still accepted, but everyone can see it was late.
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    return_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The returned document this one revises; unique, so a document has one revision at most.
+    replaces_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id"), nullable=True, unique=True
+    )
 
     indicator: Mapped[Indicator] = relationship(back_populates="documents")
     uploaded_by: Mapped[User] = relationship(foreign_keys=[uploaded_by_id])
     received_by: Mapped[User | None] = relationship(foreign_keys=[received_by_id])
+    returned_by: Mapped[User | None] = relationship(foreign_keys=[returned_by_id])
+    replaces: Mapped["Document | None"] = relationship(
+        remote_side=[id], foreign_keys=[replaces_id], back_populates="revision"
+    )
+    revision: Mapped["Document | None"] = relationship(
+        foreign_keys=[replaces_id], back_populates="replaces", uselist=False
+    )
+
+
+class AuditEntry(db.Model):
+    """Append-only: who did what to which object, when, from where (triggers refuse edits).
+
+    The action is a code and its parameters JSON, so the page renders it in the reader's
+    language; never formatted text.
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    object_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # No foreign key: the record of an indicator must outlive the indicator.
+    indicator_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+
+    actor: Mapped[User | None] = relationship()

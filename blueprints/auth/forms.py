@@ -1,20 +1,21 @@
 """Login, password and account forms."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
+
+from forms import BaseForm
 
 REQUIRED = _l("กรุณากรอกข้อมูลนี้")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BaseForm):
     username = StringField(_l("ชื่อผู้ใช้"), validators=[DataRequired(REQUIRED), Length(max=64)])
     password = PasswordField(_l("รหัสผ่าน"), validators=[DataRequired(REQUIRED), Length(max=200)])
     remember = BooleanField(_l("จดจำการเข้าระบบในเครื่องนี้"))
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(BaseForm):
     current = PasswordField(_l("รหัสผ่านปัจจุบัน"), validators=[DataRequired(REQUIRED)])
     new = PasswordField(_l("รหัสผ่านใหม่"), validators=[DataRequired(REQUIRED), Length(max=200)])
     confirm = PasswordField(
@@ -23,11 +24,11 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(BaseForm):
     new = PasswordField(_l("รหัสผ่านใหม่"), validators=[DataRequired(REQUIRED), Length(max=200)])
 
 
-class CreateUserForm(FlaskForm):
+class CreateUserForm(BaseForm):
     username = StringField(_l("ชื่อผู้ใช้"), validators=[DataRequired(REQUIRED), Length(max=64)])
     full_name = StringField(_l("ชื่อ - นามสกุล"), validators=[DataRequired(REQUIRED), Length(max=200)])
     position = StringField(_l("ตำแหน่ง"), validators=[Length(max=200)])

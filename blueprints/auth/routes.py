@@ -53,7 +53,7 @@ def safe_next(target: str | None) -> str | None:
 @access(LOGIN)
 def logout():
     """Log out: the session ends on the server too, so a copied cookie stops working."""
-    services.end_sessions(current_user)
+    services.logout(current_user)
     logout_user()
     session.clear()
     flash(_("ออกจากระบบเรียบร้อยแล้ว"), "success")
@@ -106,6 +106,7 @@ def accounts():
             form.position.data or "",
             form.password.data,
             form.is_admin.data,
+            actor=current_user,
         )
     except RuleError as error:
         flash(error.message, "error")
@@ -123,7 +124,7 @@ def reset_password(user_id):
     try:
         if not form.validate_on_submit():
             raise RuleError(_("กรุณากรอกรหัสผ่านใหม่"), status=400)
-        services.reset_password(user, form.new.data)
+        services.reset_password(current_user, user, form.new.data)
     except RuleError as error:
         flash(error.message, "error")
         return render_accounts(status=error.status)

@@ -7,6 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
+import audit
 from errors import RuleError
 from extensions import db
 from models import User
@@ -46,6 +47,8 @@ def authenticate(username: str, password: str) -> User:
     user = find_by_username(username)
     if user is None:
         _verify(_DUMMY_HASH, password)
+        audit.record("login_failed", username=username.strip()[:64])
+        db.session.commit()
         raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
     now = now_utc()
     if (
@@ -57,20 +60,29 @@ def authenticate(username: str, password: str) -> User:
     if not _verify(user.password_hash, password):
         user.failed_logins += 1
         user.last_failed_login_at = now
+        audit.record("login_failed", actor=user, obj=user, username=user.username)
         db.session.commit()
         raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
     if not user.active:
+        audit.record("login_failed", actor=user, obj=user, username=user.username)
+        db.session.commit()
         raise RuleError(_l("บัญชีนี้ถูกปิดการใช้งานแล้ว กรุณาติดต่อผู้ดูแลระบบ"), status=403)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
+    audit.record("login", actor=user, obj=user)
     db.session.commit()
     return user
 
 
 def end_sessions(user: User) -> None:
-    """Every cookie issued so far, on every device, stops working."""
+    """Every cookie issued so far, on every device, stops working (caller commits)."""
     user.session_version += 1
+
+
+def logout(user: User) -> None:
+    end_sessions(user)
+    audit.record("logout", actor=user, obj=user)
     db.session.commit()
 
 
@@ -80,13 +92,17 @@ def change_password(user: User, current: str, new: str) -> None:
     check_password_rules(new)
     user.password_hash = hash_password(new)
     end_sessions(user)
+    audit.record("password_changed", actor=user, obj=user)
+    db.session.commit()
 
 
-def reset_password(user: User, new: str) -> None:
+def reset_password(admin: User, user: User, new: str) -> None:
     check_password_rules(new)
     user.password_hash = hash_password(new)
     user.failed_logins = 0
     end_sessions(user)
+    audit.record("password_reset", actor=admin, obj=user, name=user.full_name)
+    db.session.commit()
 
 
 def set_active(admin: User, user: User, active: bool) -> None:
@@ -94,10 +110,18 @@ def set_active(admin: User, user: User, active: bool) -> None:
         raise RuleError(_l("ไม่สามารถปิดการใช้งานบัญชีของตนเองได้"))
     user.active = active
     end_sessions(user)
+    action = "account_activated" if active else "account_deactivated"
+    audit.record(action, actor=admin, obj=user, name=user.full_name)
+    db.session.commit()
 
 
 def create_user(
-    username: str, full_name: str, position: str, password: str, is_admin: bool = False
+    username: str,
+    full_name: str,
+    position: str,
+    password: str,
+    is_admin: bool = False,
+    actor: User | None = None,
 ) -> User:
     username = username.strip().lower()
     if not username or not full_name.strip():
@@ -113,6 +137,10 @@ def create_user(
         is_admin=is_admin,
     )
     db.session.add(user)
+    db.session.flush()
+    audit.record(
+        "account_created", actor=actor, obj=user, name=user.full_name, username=user.username
+    )
     db.session.commit()
     return user
 

@@ -1,10 +1,11 @@
 """The indicator form (ระบบส่งรายชื่อตัวชี้วัด)."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from forms import BaseForm
 
 REQUIRED = _l("กรุณากรอกข้อมูลนี้")
 
@@ -14,7 +15,7 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class IndicatorForm(FlaskForm):
+class IndicatorForm(BaseForm):
     fiscal_year = IntegerField(
         _l("ปีงบประมาณ"),
         validators=[

@@ -2,6 +2,7 @@
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from errors import RuleError
 from extensions import db
@@ -59,6 +60,7 @@ def edit_form(indicator: Indicator | None):
     if form.validate_on_submit():
         try:
             saved = services.save_indicator(
+                current_user,
                 indicator,
                 year=form.fiscal_year.data,
                 category=form.category.data or "",
@@ -87,7 +89,7 @@ def delete(indicator_id):
     indicator = db.get_or_404(Indicator, indicator_id)
     year = indicator.fiscal_year
     try:
-        services.delete_indicator(indicator)
+        services.delete_indicator(current_user, indicator)
     except RuleError as error:
         flash(error.message, "error")
         return render_index(year, error.status)

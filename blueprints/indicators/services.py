@@ -5,9 +5,11 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+import audit
+from blueprints.years.services import ensure_open
 from errors import RuleError
 from extensions import db
-from models import Document, Indicator, User
+from models import Document, FiscalYear, Indicator, User
 from thai import code_sort_key, fiscal_year, normalize_code, thai_sort_key
 
 MIN_YEAR, MAX_YEAR = 2500, 2700
@@ -26,16 +28,20 @@ def list_indicators(year: int) -> list[Indicator]:
 
 
 def known_years() -> list[int]:
-    years = set(db.session.scalars(select(Indicator.fiscal_year).distinct()))
-    years.add(fiscal_year())
-    return sorted(years, reverse=True)
+    """Every fiscal year the office has run, newest first (the year switch's links)."""
+    return list(db.session.scalars(select(FiscalYear.year).order_by(FiscalYear.year.desc())))
 
 
 def selected_year(raw: str | None) -> int:
-    """The year a page is about: ?year= when sane, else the current fiscal year."""
+    """The year a page is about: ?year= when sane, else the current fiscal year if opened,
+    else the newest year there is."""
     if raw and raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR:
         return int(raw)
-    return fiscal_year()
+    current = fiscal_year()
+    years = known_years()
+    if current in years or not years:
+        return current
+    return max(y for y in years if y <= current) if min(years) <= current else years[-1]
 
 
 def receiver_choices() -> list[User]:
@@ -53,6 +59,7 @@ def reporter_choices(indicator: Indicator | None = None) -> list[User]:
 
 
 def save_indicator(
+    admin: User,
     indicator: Indicator | None,
     *,
     year: int,
@@ -68,6 +75,9 @@ def save_indicator(
         raise RuleError(_l("กรุณากรอกรหัสและชื่อตัวชี้วัด"), status=400)
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise RuleError(_l("ปีงบประมาณไม่ถูกต้อง"), status=400)
+    if indicator is not None and indicator.fiscal_year != year:
+        ensure_open(indicator.fiscal_year)
+    ensure_open(year)
     receiver = db.session.get(User, receiver_id) if receiver_id else None
     if receiver is None or not receiver.active:
         raise RuleError(_l("กรุณาเลือก จนท.รับข้อมูลตัวชี้วัด หนึ่งคน"), status=400)
@@ -88,6 +98,7 @@ def save_indicator(
     if db.session.scalar(clash):
         raise RuleError(_l("รหัสตัวชี้วัด %(code)s มีอยู่แล้วในปี %(year)s", code=code, year=year))
 
+    action = "indicator_created" if indicator is None else "indicator_updated"
     if indicator is None:
         indicator = Indicator()
         db.session.add(indicator)
@@ -96,6 +107,12 @@ def save_indicator(
     indicator.receiver = receiver
     indicator.reporters = [allowed[rid] for rid in dict.fromkeys(reporter_ids)]
     try:
+        db.session.flush()
+        audit.record(
+            action, actor=admin, obj=indicator, indicator_id=indicator.id,
+            code=code, name=name, year=year,
+            receiver=receiver.id, reporters=sorted(set(reporter_ids)),
+        )
         db.session.commit()
     except IntegrityError:
         # Two officers saving the same code at once: the unique constraint decides.
@@ -104,7 +121,8 @@ def save_indicator(
     return indicator
 
 
-def delete_indicator(indicator: Indicator) -> None:
+def delete_indicator(admin: User, indicator: Indicator) -> None:
+    ensure_open(indicator.fiscal_year)
     has_documents = db.session.scalar(select(exists().where(Document.indicator_id == indicator.id)))
     if has_documents:
         raise RuleError(
@@ -113,5 +131,9 @@ def delete_indicator(indicator: Indicator) -> None:
                 code=indicator.code,
             )
         )
+    audit.record(
+        "indicator_deleted", actor=admin, obj=indicator, indicator_id=indicator.id,
+        code=indicator.code, name=indicator.name, year=indicator.fiscal_year,
+    )
     db.session.delete(indicator)
     db.session.commit()

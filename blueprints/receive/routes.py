@@ -1,25 +1,21 @@
-"""รับเอกสารรายงานตัวชี้วัด: pick a round, open an indicator, download and store its documents."""
+"""รับเอกสารรายงานตัวชี้วัด: pick a round, open an indicator, store or return its documents."""
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints.indicators.services import known_years, selected_year
-from blueprints.send.services import ROUND_LABELS
+from blueprints.years.services import get_year, round_of, rounds_of
 from errors import RuleError
 from extensions import db, storage
 from forms import EmptyForm
-from models import ROUND_MONTHS, Document, Indicator
+from labels import DOCUMENT_STATES, ROUND_LABELS
+from models import Document, Indicator
 from pagination import paginate
 from permissions import LOGIN, RECEIVER, access
 
 from . import bp, services
-
-
-def round_or_404(months: int) -> int:
-    if months not in ROUND_MONTHS:
-        abort(404)
-    return months
+from .forms import ReasonForm
 
 
 @bp.route("/")
@@ -27,11 +23,14 @@ def round_or_404(months: int) -> int:
 def index():
     """Pick a round (รอบ 6 / 9 / 12 เดือน) of a fiscal year."""
     year = selected_year(request.args.get("year"))
+    rounds = rounds_of(year)
     return render_template(
         "receive/index.html",
         year=year,
+        year_row=get_year(year),
         years=known_years(),
-        totals=services.round_totals(current_user, year, ROUND_MONTHS),
+        rounds=rounds,
+        totals=services.round_totals(current_user, year, [r.months for r in rounds]),
         round_labels=ROUND_LABELS,
     )
 
@@ -40,74 +39,135 @@ def index():
 @access(RECEIVER)
 def round_page(months):
     """List the indicators of a round with how many documents are stored and waiting."""
-    months = round_or_404(months)
     year = selected_year(request.args.get("year"))
+    round_row = round_of(year, months)
+    if round_row is None:
+        abort(404)
     return render_template(
         "receive/round.html",
         year=year,
         years=known_years(),
         months=months,
+        round_row=round_row,
         round_label=ROUND_LABELS[months],
         page=paginate(services.round_indicators(current_user, year, months)),
     )
 
 
-def render_indicator(indicator: Indicator, months: int, status: int = 200):
+def render_indicator(indicator: Indicator, months: int, status: int = 200, form=None):
     documents = services.round_documents(indicator, months)
-    stored = sum(1 for d in documents if d.status == "received")
     return render_template(
         "receive/indicator.html",
         indicator=indicator,
+        year_row=get_year(indicator.fiscal_year),
         months=months,
         round_label=ROUND_LABELS[months],
         round_labels=ROUND_LABELS,
+        states=DOCUMENT_STATES,
         page=paginate(documents),
-        stored=stored,
+        stored=sum(1 for d in documents if d.status == "received"),
         form=EmptyForm(),
+        reason_form=form or ReasonForm(formdata=None),
     ), status
 
 
 @bp.route("/round/<int:months>/indicator/<id:indicator_id>")
 @access(RECEIVER)
 def indicator_page(months, indicator_id):
-    """Show one indicator's documents of a round, each with its file and จัดเก็บ."""
-    months = round_or_404(months)
+    """Show one indicator's documents of a round, each with its file, จัดเก็บ and ส่งกลับแก้ไข."""
     indicator = db.get_or_404(Indicator, indicator_id)
+    if round_of(indicator.fiscal_year, months) is None:
+        abort(404)
     if not services.can_receive(current_user, indicator):
         abort(403)
     return render_indicator(indicator, months)
+
+
+def act(document_id: int, action, success: str, *args):
+    """Run a receive action; 'not yours' is a 403, any other refusal re-renders the page."""
+    document = db.get_or_404(Document, document_id)
+    indicator, months = document.indicator, document.round_months
+    try:
+        action(current_user, document, *args)
+    except RuleError as error:
+        if error.status == 403:
+            abort(403)
+        flash(error.message, "error")
+        return render_indicator(indicator, months, error.status)
+    flash(success % {"title": document.title}, "success")
+    return redirect(url_for("receive.indicator_page", months=months, indicator_id=indicator.id))
 
 
 @bp.route("/document/<id:document_id>/store", methods=["POST"])
 @access(RECEIVER)
 def store(document_id):
     """จัดเก็บ: mark a document received; the reporter then sees รับแล้ว."""
+    return act(document_id, services.store_document, _("จัดเก็บเอกสาร %(title)s เรียบร้อยแล้ว"))
+
+
+@bp.route("/document/<id:document_id>/return", methods=["POST"])
+@access(RECEIVER)
+def return_document(document_id):
+    """ส่งกลับแก้ไข: send a document back to its reporter with a written reason."""
+    reason = request.form.get("reason", "")
+    return act(
+        document_id,
+        services.return_document,
+        _("ส่งกลับแก้ไขเอกสาร %(title)s แล้ว ผู้รายงานจะเห็นเหตุผลที่แจ้ง"),
+        reason,
+    )
+
+
+@bp.route("/document/<id:document_id>/undo", methods=["POST"])
+@access(RECEIVER)
+def undo(document_id):
+    """Take a receipt back (admin only), with a reason."""
+    reason = request.form.get("reason", "")
+    return act(
+        document_id, services.undo_receipt, _("ยกเลิกการรับเอกสาร %(title)s แล้ว"), reason
+    )
+
+
+def viewable(document_id: int) -> Document:
     document = db.get_or_404(Document, document_id)
-    indicator, months = document.indicator, document.round_months
-    try:
-        services.store_document(current_user, document)
-    except RuleError as error:
-        if error.status == 403:
-            abort(403)
-        flash(error.message, "error")
-        return render_indicator(indicator, months, error.status)
-    flash(_("จัดเก็บเอกสาร %(title)s เรียบร้อยแล้ว", title=document.title), "success")
-    return redirect(url_for("receive.indicator_page", months=months, indicator_id=indicator.id))
+    if not services.can_view(current_user, document):
+        abort(403)
+    return document
+
+
+@bp.route("/document/<id:document_id>/history")
+@access(LOGIN)
+def history(document_id):
+    """A document's story: each version, who returned it and why, who received it."""
+    document = viewable(document_id)
+    return render_template(
+        "receive/history.html",
+        document=document,
+        versions=services.history(document),
+        round_labels=ROUND_LABELS,
+        states=DOCUMENT_STATES,
+    )
 
 
 @bp.route("/document/<id:document_id>/file")
 @access(LOGIN)
 def download(document_id):
     """Download a document under its original (Thai) file name."""
-    document = db.get_or_404(Document, document_id)
-    if not services.can_download(current_user, document):
-        abort(403)
-    response = send_file(
-        storage().path(document.stored_name),
-        mimetype=document.content_type,
-        as_attachment=True,
-        download_name=document.original_name,
-        conditional=True,
-    )
+    document = viewable(document_id)
+    try:
+        path = storage().path(document.stored_name)
+        response = send_file(
+            path,
+            mimetype=document.content_type,
+            as_attachment=True,
+            download_name=document.original_name,
+            conditional=True,
+        )
+    except (FileNotFoundError, ValueError):
+        abort(404)
+    services.record_download(current_user, document)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+download.writes_on_get = True  # the audit entry: SQLite takes the write lock up front

@@ -1,13 +1,17 @@
-"""รับเอกสารรายงานตัวชี้วัด: receivers check and store (จัดเก็บ) the documents of their indicators."""
+"""รับเอกสารรายงานตัวชี้วัด: receivers store (จัดเก็บ) or return (ส่งกลับแก้ไข) each document."""
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import selectinload
 
+import audit
+from blueprints.years.services import ensure_open
 from errors import RuleError
 from extensions import db
-from models import RECEIVED, SENT, Document, Indicator, User, indicator_reporters
+from models import RECEIVED, RETURNED, SENT, Document, Indicator, User, indicator_reporters
 from thai import code_sort_key, now_utc
+
+MAX_REASON = 2000
 
 
 def receivable(user: User):
@@ -20,7 +24,7 @@ def can_receive(user: User, indicator: Indicator) -> bool:
     return user.is_admin or indicator.receiver_id == user.id
 
 
-def can_download(user: User, document: Document) -> bool:
+def can_view(user: User, document: Document) -> bool:
     """Receivers and the admin, the uploader, and the indicator's other reporters."""
     if can_receive(user, document.indicator) or document.uploaded_by_id == user.id:
         return True
@@ -72,25 +76,124 @@ def round_indicators(user: User, year: int, months: int) -> list[tuple[Indicator
 
 
 def round_documents(indicator: Indicator, months: int) -> list[Document]:
+    """The round's current documents; replaced ones live on in their revision's history."""
     stmt = (
         select(Document)
-        .where(Document.indicator_id == indicator.id, Document.round_months == months)
-        .options(selectinload(Document.uploaded_by), selectinload(Document.received_by))
+        .where(
+            Document.indicator_id == indicator.id,
+            Document.round_months == months,
+            Document.status != "replaced",
+        )
+        .options(
+            selectinload(Document.uploaded_by),
+            selectinload(Document.received_by),
+            selectinload(Document.returned_by),
+        )
         .order_by(Document.uploaded_at, Document.id)
     )
     return list(db.session.scalars(stmt))
 
 
-def store_document(user: User, document: Document) -> None:
-    """จัดเก็บ: exactly one receipt, even when two people press it at once."""
-    if not can_receive(user, document.indicator):
-        raise RuleError(_l("คุณไม่ได้เป็นผู้รับข้อมูลของตัวชี้วัดนี้"), status=403)
+def _transition(document: Document, from_status: str, values: dict) -> bool:
+    """Move a document between states only if it is still in `from_status`.
+
+    One conditional UPDATE whose row count decides: when the receiver and the admin act on
+    the same document at once, exactly one of them changes it.
+    """
     result = db.session.execute(
         update(Document)
-        .where(Document.id == document.id, Document.status == SENT)
-        .values(status=RECEIVED, received_by_id=user.id, received_at=now_utc())
+        .where(Document.id == document.id, Document.status == from_status)
+        .values(**values)
     )
     if result.rowcount != 1:
         db.session.rollback()
-        raise RuleError(_l("เอกสารนี้จัดเก็บไปแล้ว"))
+        return False
+    return True
+
+
+def _check_receiver(user: User, document: Document) -> None:
+    if not can_receive(user, document.indicator):
+        raise RuleError(_l("คุณไม่ได้เป็นผู้รับข้อมูลของตัวชี้วัดนี้"), status=403)
+    ensure_open(document.indicator.fiscal_year)
+
+
+ALREADY_HANDLED = _l("เอกสารนี้มีผู้ดำเนินการไปแล้ว (จัดเก็บหรือส่งกลับแก้ไข) กรุณาดูสถานะล่าสุด")
+
+
+def store_document(user: User, document: Document) -> None:
+    """จัดเก็บ: the document is received; the reporter sees รับแล้ว."""
+    _check_receiver(user, document)
+    values = {"status": RECEIVED, "received_by_id": user.id, "received_at": now_utc()}
+    if not _transition(document, SENT, values):
+        raise RuleError(ALREADY_HANDLED)
+    audit.record(
+        "document_received", actor=user, obj=document, indicator_id=document.indicator_id,
+        title=document.title,
+    )
     db.session.commit()
+
+
+def clean_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleError(_l("กรุณากรอกเหตุผล"), status=400)
+    if len(reason) > MAX_REASON:
+        raise RuleError(_l("เหตุผลยาวเกิน %(n)s ตัวอักษร", n=MAX_REASON), status=400)
+    return reason
+
+
+def return_document(user: User, document: Document, reason: str) -> None:
+    """ส่งกลับแก้ไข: the reporter is asked, in writing, for a corrected file."""
+    _check_receiver(user, document)
+    reason = clean_reason(reason)
+    values = {
+        "status": RETURNED,
+        "return_reason": reason,
+        "returned_by_id": user.id,
+        "returned_at": now_utc(),
+    }
+    if not _transition(document, SENT, values):
+        raise RuleError(ALREADY_HANDLED)
+    audit.record(
+        "document_returned", actor=user, obj=document, indicator_id=document.indicator_id,
+        title=document.title, reason=reason,
+    )
+    db.session.commit()
+
+
+def undo_receipt(user: User, document: Document, reason: str) -> None:
+    """Only the admin takes a receipt back; the document is ส่งแล้ว again."""
+    if not user.is_admin:
+        raise RuleError(_l("เฉพาะผู้ดูแลระบบเท่านั้นที่ยกเลิกการรับได้"), status=403)
+    ensure_open(document.indicator.fiscal_year)
+    reason = clean_reason(reason)
+    values = {"status": SENT, "received_by_id": None, "received_at": None}
+    if not _transition(document, RECEIVED, values):
+        raise RuleError(_l("เอกสารนี้ไม่ได้อยู่ในสถานะรับแล้ว"))
+    audit.record(
+        "receipt_undone", actor=user, obj=document, indicator_id=document.indicator_id,
+        title=document.title, reason=reason,
+    )
+    db.session.commit()
+
+
+def record_download(user: User, document: Document) -> None:
+    audit.record(
+        "document_downloaded", actor=user, obj=document, indicator_id=document.indicator_id,
+        title=document.title,
+    )
+    db.session.commit()
+
+
+def history(document: Document) -> list[Document]:
+    """Every version of a document, oldest first: the returned ones and their revisions."""
+    first = document
+    seen = {first.id}
+    while first.replaces is not None and first.replaces.id not in seen:
+        first = first.replaces
+        seen.add(first.id)
+    chain, current = [first], first
+    while current.revision is not None and current.revision.id not in {d.id for d in chain}:
+        current = current.revision
+        chain.append(current)
+    return chain

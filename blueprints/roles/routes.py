@@ -2,6 +2,7 @@
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from errors import RuleError
 from extensions import db
@@ -39,7 +40,7 @@ def set_status(user_id):
     """Mark one staff member as reporter or general staff."""
     user = db.get_or_404(User, user_id)
     try:
-        services.set_reporter_status(user, request.form.get("status", ""))
+        services.set_reporter_status(current_user, user, request.form.get("status", ""))
     except RuleError as error:
         flash(error.message, "error")
         return render_staff(error.status)

@@ -3,6 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+import audit
 from errors import RuleError
 from extensions import db
 from models import GENERAL, REPORTER, Indicator, User, indicator_reporters
@@ -35,7 +36,7 @@ def reported_indicators(user: User) -> list[Indicator]:
     return sorted(db.session.scalars(stmt), key=lambda i: (i.fiscal_year, code_sort_key(i.code)))
 
 
-def set_reporter_status(user: User, status: str) -> None:
+def set_reporter_status(admin: User, user: User, status: str) -> None:
     if status not in STATUSES:
         raise RuleError(_l("กรุณาเลือก ผู้รายงานตัวชี้วัด หรือ จนท.ทั่วไป"), status=400)
     if status == GENERAL:
@@ -50,5 +51,7 @@ def set_reporter_status(user: User, status: str) -> None:
                     indicators=names,
                 )
             )
+    old = user.reporter_status
     user.reporter_status = status
+    audit.record("role_changed", actor=admin, obj=user, name=user.full_name, old=old, new=status)
     db.session.commit()

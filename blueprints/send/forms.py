@@ -1,23 +1,17 @@
-"""The attach form (ระบบส่งรายงานตัวชี้วัด) and the title correction form."""
+"""The attach form (ระบบส่งรายงานตัวชี้วัด), the revision form and the title form."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from models import ROUND_MONTHS
+from forms import BaseForm
+from labels import ROUND_LABELS
 
 REQUIRED = _l("กรุณากรอกข้อมูลนี้")
 
 
-def round_choices():
-    from .services import ROUND_LABELS
-
-    return [(months, ROUND_LABELS[months]) for months in ROUND_MONTHS]
-
-
-class AttachForm(FlaskForm):
+class AttachForm(BaseForm):
     round_months = RadioField(
         _l("รอบ"), coerce=int, validators=[InputRequired(_l("กรุณาเลือกรอบการรายงาน"))]
     )
@@ -25,10 +19,15 @@ class AttachForm(FlaskForm):
     # Required-ness and content are checked by the service, which also names the problem.
     file = FileField(_l("ไฟล์แนบ"))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, rounds, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.round_months.choices = round_choices()
+        self.round_months.choices = [(r.months, ROUND_LABELS[r.months]) for r in rounds]
 
 
-class TitleForm(FlaskForm):
+class RevisionForm(BaseForm):
+    title = StringField(_l("ชื่อรายการ"), validators=[DataRequired(REQUIRED), Length(max=255)])
+    file = FileField(_l("ไฟล์แนบ"))
+
+
+class TitleForm(BaseForm):
     title = StringField(_l("ชื่อรายการ"), validators=[DataRequired(REQUIRED), Length(max=255)])

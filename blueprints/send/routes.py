@@ -1,29 +1,46 @@
-"""ส่งเอกสารคำรับรอง: the reporter's indicators, the attach form, and corrections before receipt."""
+"""ส่งเอกสารคำรับรอง: my indicators, the attach form, corrections and revisions."""
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints.indicators.services import known_years, selected_year
+from blueprints.indicators.services import MAX_YEAR, MIN_YEAR, known_years
+from blueprints.years.services import open_years, rounds_of
 from errors import RuleError
 from extensions import db, storage
 from forms import EmptyForm
+from labels import ROUND_LABELS, ROUND_STATES
 from models import Document, Indicator
 from pagination import paginate
 from permissions import REPORTER, access
 from storage import FileTooLarge
+from thai import bangkok_date, now_utc
 
 from . import bp, services
-from .forms import AttachForm, TitleForm
+from .forms import AttachForm, RevisionForm, TitleForm
 
 
-def render_index(year: int, status: int = 200):
+def requested_years() -> tuple[int | None, list[int]]:
+    """?year=N for one year; without it, every open year (round 12 runs into October)."""
+    raw = request.args.get("year", "")
+    if raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR:
+        return int(raw), [int(raw)]
+    return None, open_years()
+
+
+def render_index(status: int = 200):
+    year, years = requested_years()
     return render_template(
         "send/index.html",
         year=year,
         years=known_years(),
-        page=paginate(services.my_indicators(current_user, year)),
-        round_labels=services.ROUND_LABELS,
+        page=paginate(services.my_indicators(current_user, years)),
+        rounds=services.rounds_by_year(years),
+        open_years=set(open_years()),
+        today=bangkok_date(now_utc()),
+        round_state=services.round_state,
+        round_labels=ROUND_LABELS,
+        round_states=ROUND_STATES,
         form=EmptyForm(),
     ), status
 
@@ -31,8 +48,12 @@ def render_index(year: int, status: int = 200):
 @bp.route("/")
 @access(REPORTER)
 def index():
-    """List my indicators with every document sent for them."""
-    return render_index(selected_year(request.args.get("year")))
+    """List my indicators with each round's state, due date and documents."""
+    return render_index()
+
+
+def render_upload(template: str, form, status: int, **context):
+    return render_template(template, form=form, **context), status
 
 
 @bp.route("/indicator/<id:indicator_id>/attach", methods=["GET", "POST"])
@@ -42,29 +63,29 @@ def attach(indicator_id):
     indicator = db.get_or_404(Indicator, indicator_id)
     if not services.is_assigned(current_user, indicator):
         abort(403)
-    form = AttachForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.send_document(
-                storage(),
-                current_user,
-                indicator,
-                form.round_months.data,
-                form.title.data,
-                request.files.get("file"),
-            )
-        except FileTooLarge:
-            abort(413)
-        except RuleError as error:
-            flash(error.message, "error")
-            status = error.status
-        else:
-            flash(_("ส่งเอกสารเรียบร้อยแล้ว"), "success")
-            return redirect(url_for("send.index", year=indicator.fiscal_year))
-    elif form.is_submitted():
-        status = 400
-    return render_template("send/attach.html", form=form, indicator=indicator), status
+    form = AttachForm(rounds_of(indicator.fiscal_year))
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return render_upload("send/attach.html", form, status, indicator=indicator)
+    try:
+        document = services.send_document(
+            storage(), current_user, indicator, form.round_months.data, form.title.data,
+            request.files.get("file"),
+        )
+    except FileTooLarge:
+        abort(413)
+    except RuleError as error:
+        flash(error.message, "error")
+        return render_upload("send/attach.html", form, error.status, indicator=indicator)
+    flash_sent(document)
+    return redirect(url_for("send.index"))
+
+
+def flash_sent(document: Document) -> None:
+    if document.late:
+        flash(_("ส่งเอกสารเรียบร้อยแล้ว (ส่งหลังวันครบกำหนด ระบบบันทึกว่าส่งล่าช้า)"), "warning")
+    else:
+        flash(_("ส่งเอกสารเรียบร้อยแล้ว"), "success")
 
 
 def own_document(document_id: int) -> Document:
@@ -72,6 +93,29 @@ def own_document(document_id: int) -> Document:
     if document.uploaded_by_id != current_user.id:
         abort(403)
     return document
+
+
+@bp.route("/document/<id:document_id>/revise", methods=["GET", "POST"])
+@access(REPORTER)
+def revise(document_id):
+    """ส่งฉบับแก้ไข: send the corrected file for a document returned to me."""
+    returned = own_document(document_id)
+    form = RevisionForm(obj=returned if request.method == "GET" else None)
+    context = {"document": returned}
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return render_upload("send/revise.html", form, status, **context)
+    try:
+        document = services.send_revision(
+            storage(), current_user, returned, form.title.data, request.files.get("file")
+        )
+    except FileTooLarge:
+        abort(413)
+    except RuleError as error:
+        flash(error.message, "error")
+        return render_upload("send/revise.html", form, error.status, **context)
+    flash_sent(document)
+    return redirect(url_for("send.index"))
 
 
 @bp.route("/document/<id:document_id>/edit", methods=["GET", "POST"])
@@ -89,7 +133,7 @@ def edit(document_id):
             status = error.status
         else:
             flash(_("แก้ไขชื่อรายการเรียบร้อยแล้ว"), "success")
-            return redirect(url_for("send.index", year=document.indicator.fiscal_year))
+            return redirect(url_for("send.index"))
     elif form.is_submitted():
         status = 400
     return render_template("send/edit.html", form=form, document=document), status
@@ -100,11 +144,10 @@ def edit(document_id):
 def delete(document_id):
     """Delete a document not yet received."""
     document = own_document(document_id)
-    year = document.indicator.fiscal_year
     try:
         services.delete_document(storage(), current_user, document)
     except RuleError as error:
         flash(error.message, "error")
-        return render_index(year, error.status)
+        return render_index(error.status)
     flash(_("ลบเอกสารเรียบร้อยแล้ว"), "success")
-    return redirect(url_for("send.index", year=year))
+    return redirect(url_for("send.index"))

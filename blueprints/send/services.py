@@ -1,21 +1,28 @@
-"""ส่งเอกสารคำรับรอง: a reporter's indicators and the evidence files sent for each round."""
+"""ส่งเอกสารคำรับรอง: a reporter's indicators, the files sent for each round, and revisions."""
+
+from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
 
+import audit
+from blueprints.years.services import ensure_open, round_of
 from errors import RuleError
 from extensions import db
 from filetypes import RejectedFile
-from models import ROUND_MONTHS, SENT, Document, Indicator, User, indicator_reporters
-from thai import code_sort_key
-
-ROUND_LABELS = {
-    3: _l("รอบ 3 เดือน"),
-    6: _l("รอบ 6 เดือน"),
-    9: _l("รอบ 9 เดือน"),
-    12: _l("รอบ 12 เดือน"),
-}
+from models import (
+    RECEIVED,
+    REPLACED,
+    RETURNED,
+    SENT,
+    Document,
+    Indicator,
+    Round,
+    User,
+    indicator_reporters,
+)
+from thai import bangkok_date, code_sort_key, now_utc
 
 
 def is_assigned(user: User, indicator: Indicator) -> bool:
@@ -30,21 +37,49 @@ def is_assigned(user: User, indicator: Indicator) -> bool:
     )
 
 
-def my_indicators(user: User, year: int) -> list[Indicator]:
-    """The reporter's indicators of a year, each with its documents loaded in the same trip."""
+def my_indicators(user: User, years: list[int]) -> list[Indicator]:
+    """The reporter's indicators of the given years, documents loaded in the same trip."""
     stmt = (
         select(Indicator)
         .join(indicator_reporters, indicator_reporters.c.indicator_id == Indicator.id)
-        .where(indicator_reporters.c.user_id == user.id, Indicator.fiscal_year == year)
+        .where(indicator_reporters.c.user_id == user.id, Indicator.fiscal_year.in_(years))
         .options(
             selectinload(Indicator.documents).selectinload(Document.uploaded_by),
             selectinload(Indicator.documents).selectinload(Document.received_by),
+            selectinload(Indicator.documents).selectinload(Document.returned_by),
         )
     )
-    indicators = sorted(db.session.scalars(stmt), key=lambda i: code_sort_key(i.code))
+    indicators = sorted(
+        db.session.scalars(stmt), key=lambda i: (-i.fiscal_year, code_sort_key(i.code))
+    )
     for indicator in indicators:
         indicator.documents.sort(key=lambda d: (d.round_months, d.uploaded_at, d.id))
     return indicators
+
+
+def rounds_by_year(years: list[int]) -> dict[int, list[Round]]:
+    stmt = select(Round).where(Round.fiscal_year.in_(years)).order_by(Round.months)
+    grouped: dict[int, list[Round]] = {year: [] for year in years}
+    for row in db.session.scalars(stmt):
+        grouped[row.fiscal_year].append(row)
+    return grouped
+
+
+def round_state(documents: list[Document], months: int) -> str:
+    """One word per indicator and round: what is still expected of the reporter."""
+    states = {d.status for d in documents if d.round_months == months}
+    if RETURNED in states:
+        return "returned"
+    if SENT in states:
+        return "sent"
+    if RECEIVED in states:
+        return "received"
+    return "not_sent"
+
+
+def days_left(due: date, today: date) -> int:
+    """Positive: days until due; 0: due today; negative: days overdue (Bangkok days)."""
+    return (due - today).days
 
 
 def clean_title(title: str) -> str:
@@ -56,11 +91,11 @@ def clean_title(title: str) -> str:
     return title
 
 
-def send_document(storage, user: User, indicator: Indicator, round_months, title, upload):
+def _store_upload(storage, user, indicator, months, title, upload, replaces=None) -> Document:
     """Store the file, then its row; a failure at either step leaves neither behind."""
-    if not is_assigned(user, indicator):
-        raise RuleError(_l("คุณไม่ได้เป็นผู้รายงานของตัวชี้วัดนี้"), status=403)
-    if round_months not in ROUND_MONTHS:
+    ensure_open(indicator.fiscal_year)
+    round_row = round_of(indicator.fiscal_year, months) if isinstance(months, int) else None
+    if round_row is None:
         raise RuleError(_l("กรุณาเลือกรอบการรายงาน"), status=400)
     title = clean_title(title)
     if upload is None or not upload.filename:
@@ -69,9 +104,10 @@ def send_document(storage, user: User, indicator: Indicator, round_months, title
         stored = storage.save(upload.stream, upload.filename)
     except RejectedFile as error:
         raise RuleError(error.message, status=400) from None
+    now = now_utc()
     document = Document(
         indicator_id=indicator.id,
-        round_months=round_months,
+        round_months=months,
         title=title,
         original_name=stored.original_name,
         stored_name=stored.stored_name,
@@ -79,10 +115,33 @@ def send_document(storage, user: User, indicator: Indicator, round_months, title
         sha256=stored.sha256,
         content_type=stored.content_type,
         uploaded_by_id=user.id,
+        uploaded_at=now,
         status=SENT,
+        late=bangkok_date(now) > round_row.due_date,
+        replaces_id=replaces.id if replaces else None,
     )
     try:
+        if replaces is not None:
+            # Only a still-returned document may be replaced, and only once.
+            result = db.session.execute(
+                update(Document)
+                .where(Document.id == replaces.id, Document.status == RETURNED)
+                .values(status=REPLACED)
+            )
+            if result.rowcount != 1:
+                raise RuleError(_l("เอกสารนี้ส่งฉบับแก้ไขไปแล้ว หรือไม่ได้ถูกส่งกลับแก้ไข"))
         db.session.add(document)
+        db.session.flush()
+        if replaces is None:
+            audit.record(
+                "document_sent", actor=user, obj=document, indicator_id=indicator.id,
+                title=title, file=stored.original_name, round=months,
+            )
+        else:
+            audit.record(
+                "document_revised", actor=user, obj=document, indicator_id=indicator.id,
+                title=title, file=stored.original_name, replaces=replaces.id,
+            )
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -91,18 +150,37 @@ def send_document(storage, user: User, indicator: Indicator, round_months, title
     return document
 
 
+def send_document(storage, user: User, indicator: Indicator, round_months, title, upload):
+    if not is_assigned(user, indicator):
+        raise RuleError(_l("คุณไม่ได้เป็นผู้รายงานของตัวชี้วัดนี้"), status=403)
+    return _store_upload(storage, user, indicator, round_months, title, upload)
+
+
+def send_revision(storage, user: User, returned: Document, title, upload) -> Document:
+    """ส่งฉบับแก้ไข: a new document, linked to the returned one it replaces."""
+    own_document_or_403(user, returned)
+    if returned.status != RETURNED:
+        raise RuleError(_l("ส่งฉบับแก้ไขได้เฉพาะเอกสารที่ถูกส่งกลับแก้ไข"))
+    indicator = returned.indicator
+    return _store_upload(
+        storage, user, indicator, returned.round_months, title, upload, replaces=returned
+    )
+
+
 def own_document_or_403(user: User, document: Document) -> None:
     if document.uploaded_by_id != user.id:
         raise RuleError(_l("แก้ไขหรือลบได้เฉพาะเอกสารที่คุณส่งเอง"), status=403)
 
 
-NOT_EDITABLE = _l("เอกสารนี้ได้รับแล้ว จึงแก้ไขหรือลบไม่ได้")
+NOT_EDITABLE = _l("เอกสารนี้ได้รับแล้วหรือถูกส่งกลับแก้ไขแล้ว จึงแก้ไขหรือลบไม่ได้")
 
 
 def rename_document(user: User, document: Document, title: str) -> None:
     own_document_or_403(user, document)
+    ensure_open(document.indicator.fiscal_year)
     title = clean_title(title)
-    # Conditional on 'still sent', so a receipt that lands first always wins.
+    old_title = document.title
+    # Conditional on 'still sent', so a receipt or return that lands first always wins.
     result = db.session.execute(
         update(Document)
         .where(Document.id == document.id, Document.status == SENT)
@@ -111,18 +189,29 @@ def rename_document(user: User, document: Document, title: str) -> None:
     if result.rowcount != 1:
         db.session.rollback()
         raise RuleError(NOT_EDITABLE)
+    audit.record(
+        "document_renamed", actor=user, obj=document, indicator_id=document.indicator_id,
+        old_title=old_title, new_title=title,
+    )
     db.session.commit()
 
 
 def delete_document(storage, user: User, document: Document) -> None:
     own_document_or_403(user, document)
-    stored_name = document.stored_name
+    ensure_open(document.indicator.fiscal_year)
+    stored_name, title, indicator_id = document.stored_name, document.title, document.indicator_id
+    document_id = document.id
     result = db.session.execute(
-        delete(Document).where(Document.id == document.id, Document.status == SENT)
+        delete(Document).where(Document.id == document_id, Document.status == SENT)
     )
     if result.rowcount != 1:
         db.session.rollback()
         raise RuleError(NOT_EDITABLE)
+    audit.record(
+        "document_deleted", actor=user, indicator_id=indicator_id, title=title,
+        document=document_id,
+    )
     db.session.commit()
     # Only after the row is gone: a failed commit must not leave a row without its file.
     storage.delete(stored_name)
+

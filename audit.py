@@ -1,0 +1,77 @@
+"""The audit trail: one append-only entry per action, written in the action's own transaction."""
+
+import json
+
+from flask import has_request_context, request
+from flask_babel import lazy_gettext as _l
+
+from extensions import db
+from labels import ROLE_LABELS, ROUND_LABELS
+from models import AuditEntry
+
+# Action code -> Thai sentence; parameters fill the placeholders when the page renders.
+ACTIONS = {
+    "login": _l("เข้าระบบ"),
+    "login_failed": _l("เข้าระบบไม่สำเร็จ (ชื่อผู้ใช้ %(username)s)"),
+    "logout": _l("ออกจากระบบ"),
+    "password_changed": _l("เปลี่ยนรหัสผ่านของตนเอง"),
+    "password_reset": _l("ตั้งรหัสผ่านใหม่ให้ %(name)s"),
+    "account_created": _l("เพิ่มบัญชี %(name)s (%(username)s)"),
+    "account_deactivated": _l("ปิดการใช้งานบัญชี %(name)s"),
+    "account_activated": _l("เปิดใช้งานบัญชี %(name)s"),
+    "role_changed": _l("เปลี่ยนสถานะของ %(name)s จาก %(old)s เป็น %(new)s"),
+    "indicator_created": _l("เพิ่มตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
+    "indicator_updated": _l("แก้ไขตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
+    "indicator_deleted": _l("ลบตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
+    "document_sent": _l("ส่งเอกสาร %(title)s (%(file)s) %(round)s"),
+    "document_revised": _l("ส่งฉบับแก้ไข %(title)s (%(file)s) แทนเอกสารเลขที่ %(replaces)s"),
+    "document_renamed": _l("แก้ไขชื่อรายการจาก %(old_title)s เป็น %(new_title)s"),
+    "document_deleted": _l("ลบเอกสาร %(title)s"),
+    "document_downloaded": _l("ดาวน์โหลดเอกสาร %(title)s"),
+    "document_received": _l("จัดเก็บเอกสาร %(title)s"),
+    "document_returned": _l("ส่งกลับแก้ไขเอกสาร %(title)s เหตุผล: %(reason)s"),
+    "receipt_undone": _l("ยกเลิกการรับเอกสาร %(title)s เหตุผล: %(reason)s"),
+    "year_opened": _l("เปิดปีงบประมาณ %(year)s"),
+    "year_closed": _l("ปิดปีงบประมาณ %(year)s"),
+    "indicators_copied": _l("คัดลอกตัวชี้วัด %(count)s รายการ จากปี %(source)s ไปปี %(year)s"),
+    "round_added": _l("เพิ่ม %(round)s ในปีงบประมาณ %(year)s"),
+    "due_date_set": _l("กำหนดวันครบกำหนด %(round)s ปี %(year)s เป็น %(due)s"),
+}
+
+# Parameters stored as codes, turned into words only when read.
+PARAM_WORDS = {"old": ROLE_LABELS, "new": ROLE_LABELS, "round": ROUND_LABELS}
+
+
+def client_address() -> str | None:
+    # remote_addr is the peer, or what ProxyFix took from the proxies we said we trust.
+    return request.remote_addr if has_request_context() else None
+
+
+def record(action: str, *, actor=None, obj=None, indicator_id=None, **params) -> AuditEntry:
+    """Add the entry to the current transaction: it commits, or rolls back, with the action."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action}")
+    entry = AuditEntry(
+        actor_id=actor.id if actor is not None else None,
+        action=action,
+        object_type=obj.__tablename__ if obj is not None else None,
+        object_id=obj.id if obj is not None else None,
+        indicator_id=indicator_id,
+        params=json.dumps(params, ensure_ascii=False, default=str),
+        ip=client_address(),
+    )
+    db.session.add(entry)
+    return entry
+
+
+def describe(entry: AuditEntry) -> str:
+    """The entry as a sentence in the reader's language."""
+    params = json.loads(entry.params or "{}")
+    for key, words in PARAM_WORDS.items():
+        if key in params:
+            params[key] = str(words.get(params[key], params[key] if params[key] else "-"))
+    template = str(ACTIONS.get(entry.action, entry.action))
+    try:
+        return template % params
+    except (KeyError, TypeError, ValueError):
+        return template

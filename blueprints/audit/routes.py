@@ -1,0 +1,36 @@
+"""ประวัติการใช้งาน: the admin reads who did what, when and from where."""
+
+from flask import render_template, request
+
+from audit import ACTIONS, describe
+from extensions import db
+from permissions import ADMIN, access
+
+from . import bp, services
+
+
+def int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
+@bp.route("/")
+@access(ADMIN)
+def index():
+    """List audit entries, newest first, filtered by user, action, indicator and date."""
+    filters = {
+        "user_id": int_arg("user"),
+        "action": request.args.get("action") or None,
+        "indicator_id": int_arg("indicator"),
+        "since": services.parse_day(request.args.get("since")),
+        "until": services.parse_day(request.args.get("until")),
+    }
+    page = db.paginate(services.search(**filters), per_page=50, max_per_page=50, error_out=False)
+    return render_template(
+        "audit/index.html",
+        page=page,
+        describe=describe,
+        actions=ACTIONS,
+        people=services.people(),
+        filters=filters,
+    )

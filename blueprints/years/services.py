@@ -1,0 +1,177 @@
+"""Fiscal years and their rounds: open, copy indicators into, set due dates, close."""
+
+from datetime import date, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+import audit
+from errors import RuleError
+from extensions import db
+from models import (
+    OPTIONAL_ROUND_MONTHS,
+    ROUND_MONTHS,
+    FiscalYear,
+    Indicator,
+    Round,
+    User,
+    utcnow,
+)
+from thai import BE_OFFSET, fiscal_year, normalize_code
+
+DUE_AFTER_PERIOD = timedelta(days=15)
+
+
+def period_end(year: int, months: int) -> date:
+    """Last day of a round's period: the fiscal year starts 1 October of CE year - 1."""
+    first = date(year - BE_OFFSET - 1, 10, 1)
+    month_index = first.month - 1 + months  # months after January of the start year
+    next_start = date(first.year + month_index // 12, month_index % 12 + 1, 1)
+    return next_start - timedelta(days=1)
+
+
+def default_due_date(year: int, months: int) -> date:
+    return period_end(year, months) + DUE_AFTER_PERIOD
+
+
+def get_year(year: int) -> FiscalYear | None:
+    return db.session.get(FiscalYear, year)
+
+
+def all_years() -> list[FiscalYear]:
+    stmt = select(FiscalYear).options(selectinload(FiscalYear.rounds)).order_by(FiscalYear.year)
+    return list(db.session.scalars(stmt).all())[::-1]
+
+
+def open_years() -> list[int]:
+    stmt = select(FiscalYear.year).where(FiscalYear.closed_at.is_(None)).order_by(FiscalYear.year)
+    return list(db.session.scalars(stmt))
+
+
+def ensure_open(year: int) -> None:
+    """Every write into a fiscal year passes here: closed years are read-only."""
+    row = get_year(year)
+    if row is None:
+        raise RuleError(_l("ยังไม่ได้เปิดปีงบประมาณ %(year)s", year=year), status=409)
+    if not row.is_open:
+        raise RuleError(
+            _l("ปีงบประมาณ %(year)s ปิดแล้ว ดูได้อย่างเดียว แก้ไขไม่ได้", year=year), status=409
+        )
+
+
+def rounds_of(year: int) -> list[Round]:
+    return list(db.session.scalars(select(Round).where(Round.fiscal_year == year).order_by(Round.months)))
+
+
+def round_of(year: int, months: int) -> Round | None:
+    return db.session.get(Round, (year, months))
+
+
+def create_year(year: int) -> FiscalYear:
+    """A fiscal year with the default rounds (no commit: the caller's transaction)."""
+    row = FiscalYear(year=year)
+    db.session.add(row)
+    for months in ROUND_MONTHS:
+        db.session.add(Round(fiscal_year=year, months=months, due_date=default_due_date(year, months)))
+    return row
+
+
+def bootstrap_current_year() -> None:
+    """A new installation starts with the current fiscal year open; later years are opened
+    by the admin. Does nothing once any year exists."""
+    if db.session.scalar(select(func.count(FiscalYear.year))) == 0:
+        create_year(fiscal_year())
+        db.session.commit()
+
+
+def next_year_to_open() -> int:
+    latest = db.session.scalar(select(func.max(FiscalYear.year)))
+    return fiscal_year() if latest is None else latest + 1
+
+
+def open_next_year(admin: User) -> FiscalYear:
+    year = next_year_to_open()
+    row = create_year(year)
+    audit.record("year_opened", actor=admin, year=year)
+    db.session.commit()
+    return row
+
+
+def close_year(admin: User, year: int, today: date) -> None:
+    ensure_open(year)
+    last_due = db.session.scalar(select(func.max(Round.due_date)).where(Round.fiscal_year == year))
+    if last_due is not None and today < last_due:
+        raise RuleError(
+            _l(
+                "ยังปิดปีงบประมาณ %(year)s ไม่ได้ จนกว่าจะถึงวันครบกำหนดรอบสุดท้าย (%(due)s)",
+                year=year,
+                due=last_due.isoformat(),
+            )
+        )
+    row = get_year(year)
+    row.closed_at = utcnow()
+    row.closed_by_id = admin.id
+    audit.record("year_closed", actor=admin, year=year)
+    db.session.commit()
+
+
+def add_round(admin: User, year: int, months: int) -> Round:
+    ensure_open(year)
+    if months not in OPTIONAL_ROUND_MONTHS + ROUND_MONTHS:
+        raise RuleError(_l("รอบการรายงานไม่ถูกต้อง"), status=400)
+    if round_of(year, months) is not None:
+        raise RuleError(_l("ปีงบประมาณนี้มีรอบนี้อยู่แล้ว"))
+    row = Round(fiscal_year=year, months=months, due_date=default_due_date(year, months))
+    db.session.add(row)
+    audit.record("round_added", actor=admin, year=year, round=months)
+    db.session.commit()
+    return row
+
+
+def set_due_date(admin: User, year: int, months: int, due: date) -> None:
+    ensure_open(year)
+    row = round_of(year, months)
+    if row is None:
+        raise RuleError(_l("ไม่พบรอบการรายงานนี้"), status=404)
+    if due < period_end(year, months) - timedelta(days=366) or due.year > period_end(year, months).year + 2:
+        raise RuleError(_l("วันครบกำหนดไม่สมเหตุสมผล กรุณาตรวจสอบปี (ค.ศ./พ.ศ.)"), status=400)
+    row.due_date = due
+    audit.record("due_date_set", actor=admin, year=year, round=months, due=due.isoformat())
+    db.session.commit()
+
+
+def copy_indicators(admin: User, source: int, target: int) -> tuple[int, int]:
+    """Copy a year's indicators, receivers and reporters; codes the target has are skipped.
+
+    Returns (copied, skipped). Staff who have left are not carried over.
+    """
+    ensure_open(target)
+    if source == target or get_year(source) is None:
+        raise RuleError(_l("กรุณาเลือกปีงบประมาณต้นทางที่ถูกต้อง"), status=400)
+    existing = set(db.session.scalars(select(Indicator.code_key).where(Indicator.fiscal_year == target)))
+    stmt = (
+        select(Indicator)
+        .where(Indicator.fiscal_year == source)
+        .options(selectinload(Indicator.reporters), selectinload(Indicator.receiver))
+    )
+    copied = skipped = 0
+    for old in db.session.scalars(stmt).all():
+        if normalize_code(old.code) in existing or not old.receiver.active:
+            skipped += 1
+            continue
+        db.session.add(
+            Indicator(
+                fiscal_year=target,
+                category=old.category,
+                code=old.code,
+                code_key=old.code_key,
+                name=old.name,
+                receiver_id=old.receiver_id,
+                reporters=[u for u in old.reporters if u.active],
+            )
+        )
+        copied += 1
+    audit.record("indicators_copied", actor=admin, year=target, source=source, count=copied)
+    db.session.commit()
+    return copied, skipped
