@@ -41,6 +41,18 @@ class BaseForm(FlaskForm):
         def get_translations(self, form):
             return ThaiMessages()
 
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        # Screen readers announce the message with the field (field_errors renders the id).
+        for field in self:
+            if field.errors:
+                field.render_kw = {
+                    **(field.render_kw or {}),
+                    "aria-invalid": "true",
+                    "aria-describedby": f"{field.id}-error",
+                }
+        return valid
+
 
 class EmptyForm(BaseForm):
     """A button-only POST (store, delete, log out) still carries its CSRF token."""

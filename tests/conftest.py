@@ -96,16 +96,30 @@ def make_app(migrated, tmp_path):
         with app.app_context():
             with db.engine.begin() as conn:
                 for table in reversed(db.metadata.sorted_tables):
-                    if table.name == "audit_entries" and conn.dialect.name != "sqlite":
-                        # DELETE is refused by the append-only triggers; TRUNCATE bypasses
-                        # row triggers and needs DDL rights, which the app never uses.
-                        conn.execute(text("TRUNCATE TABLE audit_entries"))
+                    if table.name == "audit_entries":
+                        wipe_audit_entries(conn)
                     else:
                         conn.execute(table.delete())
     for app in apps:
         with app.app_context():
             db.engine.dispose()
     shutil.rmtree(tmp_path / "uploads", ignore_errors=True)
+
+
+def wipe_audit_entries(conn):
+    """Between tests only: the append-only triggers refuse DELETE, as they must for the app."""
+    if conn.dialect.name != "sqlite":
+        # TRUNCATE bypasses row triggers and needs DDL rights the app never uses.
+        conn.execute(text("TRUNCATE TABLE audit_entries"))
+        return
+    triggers = conn.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_entries'")
+    ).all()
+    for name, _sql in triggers:
+        conn.execute(text(f'DROP TRIGGER "{name}"'))
+    conn.execute(text("DELETE FROM audit_entries"))
+    for _name, sql in triggers:
+        conn.execute(text(sql))
 
 
 @pytest.fixture

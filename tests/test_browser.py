@@ -7,7 +7,6 @@ also proves each one has an accessible name.
 
 import os
 import re
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,13 +152,16 @@ class Walk:
             check(self.page, f"{self.number:02d}-{name}")
 
 
-def screenshots(viewport: str):
+def screenshots(viewport: str, prefix: str = ""):
+    """Screenshot each page as <viewport>/<prefix>NN-step.png, after removing the scenario's old
+    ones (only its own: each scenario in the folder has its prefix)."""
     folder = SCREENSHOTS / viewport
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{prefix}[0-9][0-9]-*.png"):
+        old.unlink()
 
     def check(page, step):
-        page.screenshot(path=str(folder / f"{step}.png"), full_page=True)
+        page.screenshot(path=str(folder / f"{prefix}{step}.png"), full_page=True)
 
     return check
 
@@ -328,6 +330,140 @@ def test_manual_in_the_browser(world, live_server, new_page, thai_pdf, viewport)
 
     document = db.session.scalars(select(Document)).one()
     assert (document.original_name, document.status) == (THAI_NAME, "received")
+    end_transaction()
+
+
+REASON = "ขาดลายมือชื่อผู้อำนวยการ"
+REVISED_NAME = "รายงานผลการดำเนินงาน รอบ 6 เดือน (ฉบับแก้ไข).pdf"
+
+
+@dataclass
+class ReviewCast:
+    reporter: str
+    receiver: str
+    receiver_name: str
+    code: str
+    indicator_name: str
+
+
+def open_indicator_to_receive(walk: Walk, cast: ReviewCast, step: str, stored: int):
+    """รับเอกสารรายงานตัวชี้วัด → รอบ 6 เดือน → the indicator, as the receiver."""
+    page = walk.page
+    open_menu(walk, "รับเอกสารรายงานตัวชี้วัด", f"{step}-receive")
+    page.get_by_role("link", name="รอบ 6 เดือน", exact=True).click()
+    walk.at(f"{step}-round-6", "รอบ 6 เดือน")
+    page.get_by_role("link", name=re.compile(rf"^ชื่อตัวชี้วัด : {re.escape(cast.code)} ")).click()
+    walk.at(f"{step}-indicator", f"ชื่อตัวชี้วัด : {cast.code} {cast.indicator_name} ({stored})")
+
+
+def my_document(page, cast: ReviewCast):
+    """The reporter's list entry (ส่งเอกสารคำรับรอง) for the document under review."""
+    row = page.get_by_role("row").filter(has_text=cast.code)
+    return row.get_by_role("listitem").filter(has_text=TITLE)
+
+
+def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
+    """ส่งกลับแก้ไข → ส่งฉบับแก้ไข → ประวัติเอกสาร → จัดเก็บ, as the receiver and reporter click."""
+    page = walk.page
+    page.goto(base_url)
+    walk.at("login", "User Login")
+
+    # The receiver sends the document back, with a reason, from the disclosure on its row.
+    log_in(walk, cast.receiver)
+    open_indicator_to_receive(walk, cast, "first", stored=0)
+    row = page.get_by_role("row").filter(has_text=TITLE)
+    reason = row.get_by_label("เหตุผล", exact=True)
+    expect(reason).to_be_hidden()  # the <details> starts closed
+    row.get_by_text("ส่งกลับแก้ไข", exact=True).click()  # its <summary>
+    reason.fill(REASON)
+    walk.at("return-form", cast.code)
+    row.get_by_role("button", name=f"ส่งกลับแก้ไข {TITLE}", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text(f"ส่งกลับแก้ไขเอกสาร {TITLE} แล้ว")
+    expect(row.get_by_text("ส่งกลับแก้ไข", exact=True)).to_be_visible()  # the state, not a form
+    expect(row).to_contain_text(f"เหตุผล: {REASON}")
+    expect(row).to_contain_text(cast.receiver_name)
+    expect(row.get_by_role("button")).to_have_count(0)  # neither จัดเก็บ nor a second return
+    walk.at("returned", f"({0})")
+    log_out(walk)
+
+    # The reporter sees why, and sends a corrected file under the same (prefilled) title.
+    log_in(walk, cast.reporter)
+    open_menu(walk, "ส่งเอกสารคำรับรอง", "send-returned")
+    document = my_document(page, cast)
+    expect(document.get_by_text("ส่งกลับแก้ไข", exact=True)).to_be_visible()
+    expect(document).to_contain_text(f"เหตุผล: {REASON}")
+    document.get_by_role("link", name="ส่งฉบับแก้ไข", exact=True).click()
+    walk.at("revise", "ส่งฉบับแก้ไข")
+    expect(page.get_by_role("main")).to_contain_text(f"{TITLE} (รายงานผล.pdf)")
+    expect(page.get_by_label("ชื่อรายการ", exact=True)).to_have_value(TITLE)
+    page.get_by_label("ไฟล์แนบ", exact=True).set_input_files(revised)
+    page.get_by_role("button", name="ส่งฉบับแก้ไข", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("ส่งเอกสารเรียบร้อยแล้ว")
+    expect(document).to_have_count(1)  # the returned one now lives in the history only
+    expect(document.get_by_text("ส่งแล้ว", exact=True)).to_be_visible()
+    expect(document.get_by_text("ส่งกลับแก้ไข", exact=True)).to_have_count(0)
+    walk.at("revision-sent", "ส่งเอกสารคำรับรอง")
+
+    document.get_by_role("link", name="ประวัติเอกสาร", exact=True).click()
+    walk.at("history", "ประวัติเอกสาร")
+    versions = page.get_by_role("main").get_by_role("listitem")
+    expect(versions).to_have_count(2)
+    first, second = versions.nth(0), versions.nth(1)
+    expect(first).to_contain_text("ฉบับที่ 1")
+    expect(first.get_by_role("link", name="รายงานผล.pdf", exact=True)).to_be_visible()
+    expect(first).to_contain_text(REASON)
+    expect(second).to_contain_text("ฉบับที่ 2")
+    expect(second.get_by_role("link", name=REVISED_NAME, exact=True)).to_be_visible()
+    expect(second.get_by_text("ส่งแล้ว", exact=True)).to_be_visible()
+    log_out(walk)
+
+    # The receiver stores the revision.
+    log_in(walk, cast.receiver)
+    open_indicator_to_receive(walk, cast, "revision", stored=0)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("(ฉบับแก้ไข)")
+    expect(row.get_by_role("link", name=REVISED_NAME, exact=True)).to_be_visible()
+    row.get_by_role("button", name=f"จัดเก็บ {TITLE}", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text(f"จัดเก็บเอกสาร {TITLE}")
+    expect(row.get_by_text("รับแล้ว", exact=True)).to_be_visible()
+    walk.at("stored", f"({1})")
+    log_out(walk)
+
+    # ... and the reporter finally sees รับแล้ว, by whom.
+    log_in(walk, cast.reporter)
+    open_menu(walk, "ส่งเอกสารคำรับรอง", "send-received")
+    expect(document.get_by_text("รับแล้ว", exact=True)).to_be_visible()
+    expect(document).to_contain_text(cast.receiver_name)
+    expect(document.get_by_text("ส่งแล้ว", exact=True)).to_have_count(0)
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_review_cycle_in_the_browser(
+    world, make_document, live_server, new_page, tmp_path, viewport
+):
+    make_document(world.indicator, world.reporter)
+    cast = ReviewCast(
+        world.reporter.username,
+        world.receiver.username,
+        world.receiver.full_name,
+        world.indicator.code,
+        world.indicator.name,
+    )
+    end_transaction()
+    revised = tmp_path / REVISED_NAME
+    revised.write_bytes(sample_bytes("pdf") + b"% revised\n")
+    base_url = live_server()
+    checks = [screenshots(viewport, prefix="review-")]
+    if viewport == "phone":
+        checks.insert(0, no_sideways_scroll(VIEWPORTS["phone"]["viewport"]["width"]))
+    walk = Walk(new_page(viewport), checks)
+
+    review_flow(walk, base_url, cast, revised)
+
+    first, second = db.session.scalars(select(Document).order_by(Document.id)).all()
+    assert (first.status, first.return_reason) == ("replaced", REASON)
+    assert (second.status, second.replaces_id) == ("received", first.id)
+    assert (second.title, second.original_name) == (TITLE, REVISED_NAME)
     end_transaction()
 
 

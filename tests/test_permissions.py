@@ -9,9 +9,11 @@ upload folder exactly as before.
 import io
 import os
 from datetime import timedelta
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 import blueprints.receive.services as receive_services
 from blueprints.years.services import create_year, default_due_date
@@ -163,8 +165,8 @@ class Cast:
     Each cell gets its own Cast, so its own document (uploaded by world.reporter to
     world.indicator; received or returned where the row needs that): the receiver storing one
     document leaves the admin's document still waiting. Ids are read up front, since a row the
-    request deletes cannot be refreshed after it. Last year (every due date passed, one
-    indicator to copy) is made once per world, for the rows that use it.
+    request deletes cannot be refreshed after it. An earlier year (every due date passed,
+    one indicator to copy) is made once per world, for the rows that use it.
     """
 
     def __init__(self, world, make_document):
@@ -187,14 +189,22 @@ class Cast:
     def _upload(self) -> Document:
         return self._make_document(self.world.indicator, self.world.reporter)
 
+    def _sent(self) -> tuple[int, str]:
+        """A document as sent (ส่งแล้ว): its id and the name its file is stored under."""
+
+        def make():
+            document = self._upload()
+            return document.id, document.stored_name
+
+        return self._once("sent", make)
+
     @property
     def document_id(self) -> int:
-        """A document as sent (ส่งแล้ว)."""
-        return self._once("sent", lambda: self._upload().id)
+        return self._sent()[0]
 
     @property
     def stored_name(self) -> str:
-        return db.session.get(Document, self.document_id).stored_name
+        return self._sent()[1]
 
     @property
     def received_document_id(self) -> int:
@@ -216,7 +226,7 @@ class Cast:
 
     @property
     def past_year(self) -> int:
-        year = self.year - 1
+        year = self.year - 2  # not -1: its last round is due mid-October of this fiscal year
         if db.session.get(FiscalYear, year) is None:
             create_year(year)
             db.session.add(
@@ -517,11 +527,12 @@ def send(b, endpoint, method, values, data):
     return b.post(endpoint, data, **values)
 
 
-def outcome(response):
-    """The cell's value as the table writes it."""
-    if response.status_code == 302:
+def outcome(response, anonymous: bool):
+    """The cell's value as the table writes it: an anonymous 302 to the login page is LOGIN."""
+    if anonymous and response.status_code == 302:
         location = urlsplit(response.headers["Location"])
-        if location.path == f"{PREFIX}/login" and "next" in parse_qs(location.query):
+        if location.path == f"{PREFIX}/login":
+            assert all(n.startswith(f"{PREFIX}/") for n in parse_qs(location.query).get("next", []))
             return LOGIN
     return response.status_code
 
@@ -539,7 +550,7 @@ def check_row(app, world, login_as, make_document, endpoint, method, expected_ro
         response = send(b, endpoint, method, values, data)
 
         try:
-            got = outcome(response)
+            got = outcome(response, me is None)
             assert got == expected, f"got {got}, expected {expected}"
             if expected in (200, 302) and (endpoint, method) in DONE:
                 DONE[endpoint, method](cast, me, b, response)
@@ -611,3 +622,47 @@ def test_anonymous_post_without_a_token_is_a_400_not_a_login_redirect(app, world
     response = Browser(app).post("receive.store", csrf=False, document_id=document_id)
     assert response.status_code == 400
     assert snapshot() == before
+
+
+def test_logging_in_after_a_refused_anonymous_post_leads_to_a_page(app, world, make_document):
+    """A form sent after the session ended (anonymous POST) goes to the login page; where the
+    login then sends the user (?next=) must be a page, not a POST-only action, which a GET
+    after login would answer with 405 ไม่สามารถดำเนินการด้วยวิธีนี้ได้."""
+    routes = app.url_map.bind("localhost", script_name=PREFIX)
+    offenders = []
+    for endpoint in POST_ROUTES:
+        cast = Cast(world, make_document)
+        values = URL_ARGS.get(endpoint, lambda c: {})(cast)
+        response = Browser(app).post(endpoint, form_for(endpoint, "POST", cast, None), **values)
+        query = parse_qs(urlsplit(response.headers.get("Location", "")).query)
+        for target in query.get("next", []):
+            try:
+                routes.match(target.removeprefix(PREFIX), method="GET")
+            except MethodNotAllowed:
+                offenders.append(f"{endpoint} -> next={target}")
+    assert offenders == []
+
+
+HUGE = 10**20  # beyond every database's INTEGER, like ids beyond IdConverter's range
+
+
+def test_numbers_in_urls_beyond_the_database_are_404(app, world, login_as):
+    """Rounds and years in URLs (<int:...>): a number no column can hold is a 404, as for ids
+    (IdConverter), never a driver error. The admin passes every access level they need."""
+    b = login_as(world.officer)
+    problems = []
+    for rule in app.url_map.iter_rules():
+        numbers = re.findall(r"<int(?:\([^)]*\))?:(\w+)>", rule.rule)
+        if not numbers:
+            continue
+        values = {name: world.indicator.id for name in rule.arguments}  # ids: a real row
+        values.update(dict.fromkeys(numbers, HUGE))
+        method = "GET" if "GET" in rule.methods else "POST"
+        try:
+            response = send(b, rule.endpoint, method, values, {})
+            got = response.status_code
+        except Exception as error:  # the test client re-raises what would be a 500
+            got = repr(error)
+        if got != 404:
+            problems.append(f"{method} {rule.endpoint} {numbers}={HUGE}: {got}")
+    assert problems == []

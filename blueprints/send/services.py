@@ -82,6 +82,11 @@ def days_left(due: date, today: date) -> int:
     return (due - today).days
 
 
+def is_late(moment, due: date) -> bool:
+    """Sent after the due date, counted in Bangkok days: the whole due day is on time."""
+    return bangkok_date(moment) > due
+
+
 def clean_title(title: str) -> str:
     title = " ".join((title or "").split())
     if not title:
@@ -117,7 +122,7 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         uploaded_by_id=user.id,
         uploaded_at=now,
         status=SENT,
-        late=bangkok_date(now) > round_row.due_date,
+        late=is_late(now, round_row.due_date),
         replaces_id=replaces.id if replaces else None,
     )
     try:

@@ -115,6 +115,12 @@ def create_append_only_triggers(dialect):
                 "FOR EACH ROW SIGNAL SQLSTATE '45000' "
                 "SET MESSAGE_TEXT = 'audit entries are append-only'"
             )
+    elif dialect == 'sqlite':
+        for event in ('UPDATE', 'DELETE'):
+            op.execute(
+                f"CREATE TRIGGER audit_entries_no_{event.lower()} BEFORE {event} ON audit_entries "
+                "BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END"
+            )
 
 
 def downgrade():
@@ -123,7 +129,7 @@ def downgrade():
     if dialect == 'postgresql':
         op.execute("DROP TRIGGER IF EXISTS audit_entries_append_only ON audit_entries")
         op.execute("DROP FUNCTION IF EXISTS audit_entries_append_only()")
-    elif dialect in ('mysql', 'mariadb'):
+    else:
         op.execute("DROP TRIGGER IF EXISTS audit_entries_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_entries_no_delete")
     with op.batch_alter_table('indicators', schema=None) as batch_op:
