@@ -98,8 +98,10 @@ def make_app(migrated, tmp_path):
                 for table in reversed(db.metadata.sorted_tables):
                     if table.name == "audit_entries":
                         wipe_audit_entries(conn)
-                    else:
-                        conn.execute(table.delete())
+                        continue
+                    if table.name == "documents":  # MariaDB checks the self-reference per row
+                        conn.execute(text("UPDATE documents SET replaces_id = NULL"))
+                    conn.execute(table.delete())
     for app in apps:
         with app.app_context():
             db.engine.dispose()

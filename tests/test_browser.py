@@ -372,17 +372,21 @@ def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
     log_in(walk, cast.receiver)
     open_indicator_to_receive(walk, cast, "first", stored=0)
     row = page.get_by_role("row").filter(has_text=TITLE)
-    reason = row.get_by_label("เหตุผล", exact=True)
-    expect(reason).to_be_hidden()  # the <details> starts closed
-    row.get_by_text("ส่งกลับแก้ไข", exact=True).click()  # its <summary>
+    # A <details>: a group named by its <summary>, closed until the summary is clicked.
+    disclosure = row.get_by_role("group", name="ส่งกลับแก้ไข", exact=True)
+    reason = disclosure.get_by_label("เหตุผล", exact=True)
+    expect(reason).to_be_hidden()
+    disclosure.get_by_text("ส่งกลับแก้ไข", exact=True).filter(visible=True).click()
+    expect(disclosure).to_have_attribute("open", "")
     reason.fill(REASON)
     walk.at("return-form", cast.code)
-    row.get_by_role("button", name=f"ส่งกลับแก้ไข {TITLE}", exact=True).click()
+    disclosure.get_by_role("button", name=f"ส่งกลับแก้ไข {TITLE}", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text(f"ส่งกลับแก้ไขเอกสาร {TITLE} แล้ว")
     expect(row.get_by_text("ส่งกลับแก้ไข", exact=True)).to_be_visible()  # the state, not a form
     expect(row).to_contain_text(f"เหตุผล: {REASON}")
     expect(row).to_contain_text(cast.receiver_name)
     expect(row.get_by_role("button")).to_have_count(0)  # neither จัดเก็บ nor a second return
+    expect(disclosure).to_have_count(0)
     walk.at("returned", f"({0})")
     log_out(walk)
 
