@@ -148,7 +148,9 @@ def tune_sqlite(engine) -> None:
         reading = (
             has_request_context()
             and request.method in ("GET", "HEAD", "OPTIONS")
-            and not getattr(current_app.view_functions.get(request.endpoint), "writes_on_get", False)
+            and not getattr(
+                current_app.view_functions.get(request.endpoint), "writes_on_get", False
+            )
         )
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 

@@ -157,9 +157,7 @@ class Indicator(db.Model):
 class Document(db.Model):
     __tablename__ = "documents"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('sent', 'received', 'returned', 'replaced')", name="status"
-        ),
+        CheckConstraint("status IN ('sent', 'received', 'returned', 'replaced')", name="status"),
         CheckConstraint("round_months IN (3, 6, 9, 12)", name="round_months"),
         Index("ix_documents_indicator_round", "indicator_id", "round_months"),
     )

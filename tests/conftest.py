@@ -115,7 +115,9 @@ def wipe_audit_entries(conn):
         conn.execute(text("TRUNCATE TABLE audit_entries"))
         return
     triggers = conn.execute(
-        text("SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_entries'")
+        text(
+            "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_entries'"
+        )
     ).all()
     for name, _sql in triggers:
         conn.execute(text(f'DROP TRIGGER "{name}"'))

@@ -372,11 +372,12 @@ def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
     log_in(walk, cast.receiver)
     open_indicator_to_receive(walk, cast, "first", stored=0)
     row = page.get_by_role("row").filter(has_text=TITLE)
-    # A <details>: a group named by its <summary>, closed until the summary is clicked.
-    disclosure = row.get_by_role("group", name="ส่งกลับแก้ไข", exact=True)
+    # A <details> (role group) whose form stays hidden until its <summary> is clicked.
+    disclosure = row.get_by_role("group").filter(has_text="ส่งกลับแก้ไข")
     reason = disclosure.get_by_label("เหตุผล", exact=True)
     expect(reason).to_be_hidden()
-    disclosure.get_by_text("ส่งกลับแก้ไข", exact=True).filter(visible=True).click()
+    # (get_by_text does not reach into a <details> from the group itself, so from the row.)
+    row.get_by_text("ส่งกลับแก้ไข", exact=True).filter(visible=True).click()  # the summary
     expect(disclosure).to_have_attribute("open", "")
     reason.fill(REASON)
     walk.at("return-form", cast.code)

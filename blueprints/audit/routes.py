@@ -4,6 +4,7 @@ from flask import render_template, request
 
 from audit import ACTIONS, describe
 from extensions import db
+from pagination import requested_page
 from permissions import ADMIN, access
 
 from . import bp, services
@@ -25,7 +26,13 @@ def index():
         "since": services.parse_day(request.args.get("since")),
         "until": services.parse_day(request.args.get("until")),
     }
-    page = db.paginate(services.search(**filters), per_page=50, max_per_page=50, error_out=False)
+    page = db.paginate(
+        services.search(**filters),
+        page=requested_page(),
+        per_page=50,
+        max_per_page=50,
+        error_out=False,
+    )
     return render_template(
         "audit/index.html",
         page=page,

@@ -109,9 +109,15 @@ def save_indicator(
     try:
         db.session.flush()
         audit.record(
-            action, actor=admin, obj=indicator, indicator_id=indicator.id,
-            code=code, name=name, year=year,
-            receiver=receiver.id, reporters=sorted(set(reporter_ids)),
+            action,
+            actor=admin,
+            obj=indicator,
+            indicator_id=indicator.id,
+            code=code,
+            name=name,
+            year=year,
+            receiver=receiver.id,
+            reporters=sorted(set(reporter_ids)),
         )
         db.session.commit()
     except IntegrityError:
@@ -132,8 +138,13 @@ def delete_indicator(admin: User, indicator: Indicator) -> None:
             )
         )
     audit.record(
-        "indicator_deleted", actor=admin, obj=indicator, indicator_id=indicator.id,
-        code=indicator.code, name=indicator.name, year=indicator.fiscal_year,
+        "indicator_deleted",
+        actor=admin,
+        obj=indicator,
+        indicator_id=indicator.id,
+        code=indicator.code,
+        name=indicator.name,
+        year=indicator.fiscal_year,
     )
     db.session.delete(indicator)
     db.session.commit()

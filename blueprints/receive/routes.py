@@ -35,7 +35,7 @@ def index():
     )
 
 
-@bp.route("/round/<int:months>")
+@bp.route("/round/<int(min=3, max=12):months>")
 @access(RECEIVER)
 def round_page(months):
     """List the indicators of a round with how many documents are stored and waiting."""
@@ -71,7 +71,7 @@ def render_indicator(indicator: Indicator, months: int, status: int = 200, form=
     ), status
 
 
-@bp.route("/round/<int:months>/indicator/<id:indicator_id>")
+@bp.route("/round/<int(min=3, max=12):months>/indicator/<id:indicator_id>")
 @access(RECEIVER)
 def indicator_page(months, indicator_id):
     """Show one indicator's documents of a round, each with its file, จัดเก็บ and ส่งกลับแก้ไข."""
@@ -123,9 +123,7 @@ def return_document(document_id):
 def undo(document_id):
     """Take a receipt back (admin only), with a reason."""
     reason = request.form.get("reason", "")
-    return act(
-        document_id, services.undo_receipt, _("ยกเลิกการรับเอกสาร %(title)s แล้ว"), reason
-    )
+    return act(document_id, services.undo_receipt, _("ยกเลิกการรับเอกสาร %(title)s แล้ว"), reason)
 
 
 def viewable(document_id: int) -> Document:

@@ -127,7 +127,10 @@ def store_document(user: User, document: Document) -> None:
     if not _transition(document, SENT, values):
         raise RuleError(ALREADY_HANDLED)
     audit.record(
-        "document_received", actor=user, obj=document, indicator_id=document.indicator_id,
+        "document_received",
+        actor=user,
+        obj=document,
+        indicator_id=document.indicator_id,
         title=document.title,
     )
     db.session.commit()
@@ -155,8 +158,12 @@ def return_document(user: User, document: Document, reason: str) -> None:
     if not _transition(document, SENT, values):
         raise RuleError(ALREADY_HANDLED)
     audit.record(
-        "document_returned", actor=user, obj=document, indicator_id=document.indicator_id,
-        title=document.title, reason=reason,
+        "document_returned",
+        actor=user,
+        obj=document,
+        indicator_id=document.indicator_id,
+        title=document.title,
+        reason=reason,
     )
     db.session.commit()
 
@@ -171,15 +178,22 @@ def undo_receipt(user: User, document: Document, reason: str) -> None:
     if not _transition(document, RECEIVED, values):
         raise RuleError(_l("เอกสารนี้ไม่ได้อยู่ในสถานะรับแล้ว"))
     audit.record(
-        "receipt_undone", actor=user, obj=document, indicator_id=document.indicator_id,
-        title=document.title, reason=reason,
+        "receipt_undone",
+        actor=user,
+        obj=document,
+        indicator_id=document.indicator_id,
+        title=document.title,
+        reason=reason,
     )
     db.session.commit()
 
 
 def record_download(user: User, document: Document) -> None:
     audit.record(
-        "document_downloaded", actor=user, obj=document, indicator_id=document.indicator_id,
+        "document_downloaded",
+        actor=user,
+        obj=document,
+        indicator_id=document.indicator_id,
         title=document.title,
     )
     db.session.commit()

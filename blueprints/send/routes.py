@@ -69,7 +69,11 @@ def attach(indicator_id):
         return render_upload("send/attach.html", form, status, indicator=indicator)
     try:
         document = services.send_document(
-            storage(), current_user, indicator, form.round_months.data, form.title.data,
+            storage(),
+            current_user,
+            indicator,
+            form.round_months.data,
+            form.title.data,
             request.files.get("file"),
         )
     except FileTooLarge:

@@ -139,13 +139,23 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         db.session.flush()
         if replaces is None:
             audit.record(
-                "document_sent", actor=user, obj=document, indicator_id=indicator.id,
-                title=title, file=stored.original_name, round=months,
+                "document_sent",
+                actor=user,
+                obj=document,
+                indicator_id=indicator.id,
+                title=title,
+                file=stored.original_name,
+                round=months,
             )
         else:
             audit.record(
-                "document_revised", actor=user, obj=document, indicator_id=indicator.id,
-                title=title, file=stored.original_name, replaces=replaces.id,
+                "document_revised",
+                actor=user,
+                obj=document,
+                indicator_id=indicator.id,
+                title=title,
+                file=stored.original_name,
+                replaces=replaces.id,
             )
         db.session.commit()
     except BaseException:
@@ -195,8 +205,12 @@ def rename_document(user: User, document: Document, title: str) -> None:
         db.session.rollback()
         raise RuleError(NOT_EDITABLE)
     audit.record(
-        "document_renamed", actor=user, obj=document, indicator_id=document.indicator_id,
-        old_title=old_title, new_title=title,
+        "document_renamed",
+        actor=user,
+        obj=document,
+        indicator_id=document.indicator_id,
+        old_title=old_title,
+        new_title=title,
     )
     db.session.commit()
 
@@ -213,10 +227,12 @@ def delete_document(storage, user: User, document: Document) -> None:
         db.session.rollback()
         raise RuleError(NOT_EDITABLE)
     audit.record(
-        "document_deleted", actor=user, indicator_id=indicator_id, title=title,
+        "document_deleted",
+        actor=user,
+        indicator_id=indicator_id,
+        title=title,
         document=document_id,
     )
     db.session.commit()
     # Only after the row is gone: a failed commit must not leave a row without its file.
     storage.delete(stored_name)
-

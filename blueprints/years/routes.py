@@ -66,7 +66,7 @@ def open_next():
     return run(action)
 
 
-@bp.route("/<int:year>/close", methods=["POST"])
+@bp.route("/<int(min=2500, max=2700):year>/close", methods=["POST"])
 @access(ADMIN)
 def close(year):
     """Close a fiscal year: it becomes read-only and stays browsable."""
@@ -78,7 +78,7 @@ def close(year):
     return run(action)
 
 
-@bp.route("/<int:year>/copy", methods=["POST"])
+@bp.route("/<int(min=2500, max=2700):year>/copy", methods=["POST"])
 @access(ADMIN)
 def copy(year):
     """Copy indicators, receivers and reporters from an earlier year into this one."""
@@ -95,7 +95,7 @@ def copy(year):
     return run(action)
 
 
-@bp.route("/<int:year>/rounds", methods=["POST"])
+@bp.route("/<int(min=2500, max=2700):year>/rounds", methods=["POST"])
 @access(ADMIN)
 def add_round(year):
     """Add รอบ 3 เดือน to a fiscal year."""
@@ -107,7 +107,7 @@ def add_round(year):
     return run(action)
 
 
-@bp.route("/<int:year>/rounds/<int:months>", methods=["POST"])
+@bp.route("/<int(min=2500, max=2700):year>/rounds/<int(min=3, max=12):months>", methods=["POST"])
 @access(ADMIN)
 def set_due(year, months):
     """Set a round's due date."""

@@ -55,13 +55,13 @@ def ensure_open(year: int) -> None:
     if row is None:
         raise RuleError(_l("ยังไม่ได้เปิดปีงบประมาณ %(year)s", year=year), status=409)
     if not row.is_open:
-        raise RuleError(
-            _l("ปีงบประมาณ %(year)s ปิดแล้ว ดูได้อย่างเดียว แก้ไขไม่ได้", year=year), status=409
-        )
+        raise RuleError(_l("ปีงบประมาณ %(year)s ปิดแล้ว ดูได้อย่างเดียว แก้ไขไม่ได้", year=year), status=409)
 
 
 def rounds_of(year: int) -> list[Round]:
-    return list(db.session.scalars(select(Round).where(Round.fiscal_year == year).order_by(Round.months)))
+    return list(
+        db.session.scalars(select(Round).where(Round.fiscal_year == year).order_by(Round.months))
+    )
 
 
 def round_of(year: int, months: int) -> Round | None:
@@ -73,7 +73,9 @@ def create_year(year: int) -> FiscalYear:
     row = FiscalYear(year=year)
     db.session.add(row)
     for months in ROUND_MONTHS:
-        db.session.add(Round(fiscal_year=year, months=months, due_date=default_due_date(year, months)))
+        db.session.add(
+            Round(fiscal_year=year, months=months, due_date=default_due_date(year, months))
+        )
     return row
 
 
@@ -134,7 +136,10 @@ def set_due_date(admin: User, year: int, months: int, due: date) -> None:
     row = round_of(year, months)
     if row is None:
         raise RuleError(_l("ไม่พบรอบการรายงานนี้"), status=404)
-    if due < period_end(year, months) - timedelta(days=366) or due.year > period_end(year, months).year + 2:
+    if (
+        due < period_end(year, months) - timedelta(days=366)
+        or due.year > period_end(year, months).year + 2
+    ):
         raise RuleError(_l("วันครบกำหนดไม่สมเหตุสมผล กรุณาตรวจสอบปี (ค.ศ./พ.ศ.)"), status=400)
     row.due_date = due
     audit.record("due_date_set", actor=admin, year=year, round=months, due=due.isoformat())
@@ -149,7 +154,9 @@ def copy_indicators(admin: User, source: int, target: int) -> tuple[int, int]:
     ensure_open(target)
     if source == target or get_year(source) is None:
         raise RuleError(_l("กรุณาเลือกปีงบประมาณต้นทางที่ถูกต้อง"), status=400)
-    existing = set(db.session.scalars(select(Indicator.code_key).where(Indicator.fiscal_year == target)))
+    existing = set(
+        db.session.scalars(select(Indicator.code_key).where(Indicator.fiscal_year == target))
+    )
     stmt = (
         select(Indicator)
         .where(Indicator.fiscal_year == source)
