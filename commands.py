@@ -57,6 +57,6 @@ def seed_demo_command(if_empty):
             return
         raise click.ClickException("ฐานข้อมูลมีผู้ใช้อยู่แล้ว ข้อมูลตัวอย่างใช้กับฐานข้อมูลว่างเท่านั้น")
     logins = seed_demo()
-    click.echo("สร้างข้อมูลตัวอย่างแล้ว บัญชีสำหรับทดลอง (รหัสผ่านทุกบัญชี: %s)" % DEMO_PASSWORD)
+    click.echo(f"สร้างข้อมูลตัวอย่างแล้ว บัญชีสำหรับทดลอง (รหัสผ่านทุกบัญชี: {DEMO_PASSWORD})")
     for username, role in logins:
         click.echo(f"  {username:<12} {role}")

@@ -140,6 +140,8 @@ def app(make_app):
 class Browser:
     """A user's browser: cookies, the module mounted under its prefix, CSRF tokens from pages."""
 
+    address = "192.0.2.10"  # a documentation address, so tests can see it recorded
+
     def __init__(self, app):
         self.app = app
         self.client = Client(mount(app))
@@ -160,6 +162,7 @@ class Browser:
         """
         if has_app_context():
             db.session.commit()
+        kwargs.setdefault("environ_base", {"REMOTE_ADDR": self.address})
         return contextvars.Context().run(self.client.open, *args, **kwargs)
 
     def get(self, target: str, follow_redirects=False, **values):

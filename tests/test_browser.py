@@ -376,7 +376,7 @@ def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
     disclosure = row.get_by_role("group").filter(has_text="ส่งกลับแก้ไข")
     reason = disclosure.get_by_label("เหตุผล", exact=True)
     expect(reason).to_be_hidden()
-    # (get_by_text does not reach into a <details> from the group itself, so from the row.)
+    # (Playwright finds no text inside the <details> when searching from its group: the row.)
     row.get_by_text("ส่งกลับแก้ไข", exact=True).filter(visible=True).click()  # the summary
     expect(disclosure).to_have_attribute("open", "")
     reason.fill(REASON)
@@ -388,7 +388,7 @@ def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
     expect(row).to_contain_text(cast.receiver_name)
     expect(row.get_by_role("button")).to_have_count(0)  # neither จัดเก็บ nor a second return
     expect(disclosure).to_have_count(0)
-    walk.at("returned", f"({0})")
+    walk.at("returned", f"{cast.indicator_name} (0)")
     log_out(walk)
 
     # The reporter sees why, and sends a corrected file under the same (prefilled) title.
@@ -416,10 +416,13 @@ def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
     first, second = versions.nth(0), versions.nth(1)
     expect(first).to_contain_text("ฉบับที่ 1")
     expect(first.get_by_role("link", name="รายงานผล.pdf", exact=True)).to_be_visible()
-    expect(first).to_contain_text(REASON)
+    expect(first.get_by_text("มีฉบับแก้ไขแล้ว", exact=True)).to_be_visible()
+    expect(first).to_contain_text(f"เหตุผล: {REASON}")
+    expect(first).to_contain_text(cast.receiver_name)  # who returned it
     expect(second).to_contain_text("ฉบับที่ 2")
     expect(second.get_by_role("link", name=REVISED_NAME, exact=True)).to_be_visible()
     expect(second.get_by_text("ส่งแล้ว", exact=True)).to_be_visible()
+    expect(second).to_have_attribute("aria-current", "true")  # the version opened
     log_out(walk)
 
     # The receiver stores the revision.
@@ -431,7 +434,7 @@ def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
     row.get_by_role("button", name=f"จัดเก็บ {TITLE}", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text(f"จัดเก็บเอกสาร {TITLE}")
     expect(row.get_by_text("รับแล้ว", exact=True)).to_be_visible()
-    walk.at("stored", f"({1})")
+    walk.at("stored", f"{cast.indicator_name} (1)")
     log_out(walk)
 
     # ... and the reporter finally sees รับแล้ว, by whom.
@@ -446,7 +449,7 @@ def review_flow(walk: Walk, base_url: str, cast: ReviewCast, revised: Path):
 def test_review_cycle_in_the_browser(
     world, make_document, live_server, new_page, tmp_path, viewport
 ):
-    make_document(world.indicator, world.reporter)
+    sent_id = make_document(world.indicator, world.reporter).id
     cast = ReviewCast(
         world.reporter.username,
         world.receiver.username,
@@ -458,15 +461,20 @@ def test_review_cycle_in_the_browser(
     revised = tmp_path / REVISED_NAME
     revised.write_bytes(sample_bytes("pdf") + b"% revised\n")
     base_url = live_server()
-    checks = [screenshots(viewport, prefix="review-")]
+    offenders = []  # the return form, the revision form and the history are audited here too
+    checks = [accessibility_audit(offenders), screenshots(viewport, prefix="review-")]
     if viewport == "phone":
         checks.insert(0, no_sideways_scroll(VIEWPORTS["phone"]["viewport"]["width"]))
     walk = Walk(new_page(viewport), checks)
 
     review_flow(walk, base_url, cast, revised)
+    assert walk.number == 22
+    assert offenders == [], "\n".join(offenders)
 
-    first, second = db.session.scalars(select(Document).order_by(Document.id)).all()
-    assert (first.status, first.return_reason) == ("replaced", REASON)
+    documents = db.session.scalars(select(Document).order_by(Document.id)).all()
+    assert len(documents) == 2
+    first, second = documents
+    assert (first.id, first.status, first.return_reason) == (sent_id, "replaced", REASON)
     assert (second.status, second.replaces_id) == ("received", first.id)
     assert (second.title, second.original_name) == (TITLE, REVISED_NAME)
     end_transaction()

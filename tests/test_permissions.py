@@ -1,9 +1,12 @@
-"""Who may do what: every route against six roles, as one table, every cell asserted.
+"""Who may do what: every route and method against six roles, as one table; every cell asserted.
 
-Each cell is its own test on a fresh world, so a POST that changes something (store, delete,
-a new password) cannot change what the next cell sees. "Allowed" means the action really
-happened (checked by DONE below); "refused" means the answer in the table and a database and
-upload folder exactly as before.
+Cells: 200 the page is shown; 302 the action was done (DONE below checks that it really
+happened) and the browser redirected; LOGIN an anonymous browser is sent to the login page;
+403 refused; 404 no such object; 405 the route does not take this method; 409 a rule refuses.
+
+One test per row. Each cell (role) has its own fresh browser and its own objects (a new
+document per cell, say), and every refused cell, or page that only reads, must leave every
+table and the upload folder exactly as they were, so one cell cannot change what another sees.
 """
 
 import io
@@ -35,7 +38,7 @@ from tests.conftest import PASSWORD, Browser
 from tests.samples import sample_bytes
 
 PREFIX = "/myoffice/reports"
-LOGIN = "login"  # 302 to the login page, with ?next= back to the refused URL
+LOGIN = "login"  # an anonymous request answered with 302 to the login page
 ROLES = ("anonymous", "staff", "other_reporter", "reporter", "receiver", "admin")
 # The world fixture's people, by role: receiver receives world.indicator and is not admin;
 # admin (the officer) is neither a reporter nor that indicator's receiver.
@@ -500,7 +503,12 @@ def snapshot():
         table.name: sorted((tuple(r) for r in db.session.execute(table.select())), key=repr)
         for table in db.metadata.sorted_tables
     }
-    files = sorted(os.listdir(storage().root))
+    root = storage().root
+    files = sorted(
+        os.path.relpath(os.path.join(folder, name), root)
+        for folder, _dirs, names in os.walk(root)
+        for name in names
+    )
     db.session.commit()  # end the read, so the request's writes are not kept waiting
     return rows, files
 

@@ -8,7 +8,7 @@ import pytest
 from blueprints.send.services import is_late
 from blueprints.years.services import create_year, default_due_date, get_year, round_of
 from extensions import db
-from models import REPORTER, Document, FiscalYear, Indicator, Round
+from models import Document, FiscalYear, Indicator, Round
 from tests.samples import sample_bytes
 from thai import bangkok_date, fiscal_year, now_utc
 
