@@ -138,8 +138,17 @@ def viewable(document_id: int) -> Document:
 def history(document_id):
     """A document's story: each version, who returned it and why, who received it."""
     document = viewable(document_id)
+    if services.can_receive(current_user, document.indicator):
+        back = url_for(
+            "receive.indicator_page",
+            months=document.round_months,
+            indicator_id=document.indicator_id,
+        )
+    else:
+        back = url_for("send.index")
     return render_template(
         "receive/history.html",
+        back=back,
         document=document,
         versions=services.history(document),
         round_labels=ROUND_LABELS,

@@ -1,7 +1,7 @@
 """รับเอกสารรายงานตัวชี้วัด: receivers store (จัดเก็บ) or return (ส่งกลับแก้ไข) each document."""
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 import audit
@@ -200,14 +200,36 @@ def record_download(user: User, document: Document) -> None:
 
 
 def history(document: Document) -> list[Document]:
-    """Every version of a document, oldest first: the returned ones and their revisions."""
+    """Every version of a document, oldest first: the returned ones and their revisions.
+
+    Versions share indicator and round, so one query loads them all; the chain is then
+    followed in memory (no query per version).
+    """
+    stmt = (
+        select(Document)
+        .where(
+            Document.indicator_id == document.indicator_id,
+            Document.round_months == document.round_months,
+            or_(
+                Document.replaces_id.is_not(None),
+                Document.status.in_(("returned", "replaced")),
+                Document.id == document.id,
+            ),
+        )
+        .options(
+            selectinload(Document.uploaded_by),
+            selectinload(Document.received_by),
+            selectinload(Document.returned_by),
+        )
+    )
+    by_id = {d.id: d for d in db.session.scalars(stmt)}
+    revision_of = {d.replaces_id: d for d in by_id.values() if d.replaces_id}
     first = document
-    seen = {first.id}
-    while first.replaces is not None and first.replaces.id not in seen:
-        first = first.replaces
-        seen.add(first.id)
-    chain, current = [first], first
-    while current.revision is not None and current.revision.id not in {d.id for d in chain}:
-        current = current.revision
-        chain.append(current)
+    while first.replaces_id in by_id and len(by_id) > 0:
+        first = by_id[first.replaces_id]
+        if first is document:  # a cycle cannot be stored, but never loop on one
+            break
+    chain = [first]
+    while chain[-1].id in revision_of and len(chain) <= len(by_id):
+        chain.append(revision_of[chain[-1].id])
     return chain
