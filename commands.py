@@ -54,9 +54,21 @@ def seed_demo_command(if_empty):
     if db.session.scalar(select(User.id).limit(1)) is not None:
         if if_empty:
             click.echo("มีข้อมูลอยู่แล้ว ไม่สร้างข้อมูลตัวอย่างซ้ำ")
+            print_logins(DEMO_PASSWORD)
             return
         raise click.ClickException("ฐานข้อมูลมีผู้ใช้อยู่แล้ว ข้อมูลตัวอย่างใช้กับฐานข้อมูลว่างเท่านั้น")
-    logins = seed_demo()
-    click.echo(f"สร้างข้อมูลตัวอย่างแล้ว บัญชีสำหรับทดลอง (รหัสผ่านทุกบัญชี: {DEMO_PASSWORD})")
-    for username, role in logins:
-        click.echo(f"  {username:<12} {role}")
+    seed_demo()
+    click.echo("สร้างข้อมูลตัวอย่างแล้ว")
+    print_logins(DEMO_PASSWORD)
+
+
+def print_logins(password: str) -> None:
+    """The demo accounts that still exist in this database (none on a real installation)."""
+    from demo import STAFF
+
+    existing = set(db.session.scalars(select(User.username).where(User.active.is_(True))))
+    demo = [(username, role) for username, *_rest, role in STAFF if username in existing]
+    if demo:
+        click.echo(f"บัญชีสำหรับทดลอง (รหัสผ่านทุกบัญชี: {password})")
+        for username, role in demo:
+            click.echo(f"  {username:<12} {role}")

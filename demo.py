@@ -66,7 +66,7 @@ def demo_pdf(text: str) -> bytes:
     return bytes(out)
 
 
-def seed_demo() -> list[tuple[str, str]]:
+def seed_demo() -> None:
     users = {}
     for username, name, position, admin, status, _role in STAFF:
         user = create_user(username, name, position, DEMO_PASSWORD, is_admin=admin)
@@ -124,4 +124,3 @@ def seed_demo() -> list[tuple[str, str]]:
             document.received_at = now - timedelta(days=days_ago) + timedelta(hours=5)
         db.session.add(document)
     db.session.commit()
-    return [(username, role) for username, _n, _p, _a, _s, role in STAFF]

@@ -1,6 +1,6 @@
 """Who may open which route: every view declares it, and a view that declares nothing is refused."""
 
-from flask import abort, current_app, g, request
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import exists, select
 
@@ -61,6 +61,10 @@ def enforce_access():
     if level is None:
         abort(403)
     if level != PUBLIC and not current_user.is_authenticated:
+        if request.method not in ("GET", "HEAD"):
+            # ?next= would replay a POST-only URL as a GET after login (a 405 page).
+            flash(login_manager.login_message, login_manager.login_message_category)
+            return redirect(url_for(login_manager.login_view))
         return login_manager.unauthorized()
     if not may(current_user, level):
         abort(403)

@@ -4,6 +4,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from blueprints.years.services import get_year
 from errors import RuleError
 from extensions import db
 from forms import EmptyForm
@@ -19,6 +20,7 @@ def render_index(year: int, status: int = 200):
     return render_template(
         "indicators/index.html",
         year=year,
+        year_row=get_year(year),
         years=services.known_years(),
         page=paginate(services.list_indicators(year)),
         form=EmptyForm(),

@@ -30,15 +30,16 @@ def requested_years() -> tuple[int | None, list[int]]:
 
 def render_index(status: int = 200):
     year, years = requested_years()
+    page = paginate(services.my_indicators(current_user, years), per_page=20)
+    rounds = services.rounds_by_year(years)
     return render_template(
         "send/index.html",
         year=year,
         years=known_years(),
-        page=paginate(services.my_indicators(current_user, years)),
-        rounds=services.rounds_by_year(years),
+        page=page,
+        summaries={i.id: services.round_summary(i, rounds[i.fiscal_year]) for i in page.items},
         open_years=set(open_years()),
         today=bangkok_date(now_utc()),
-        round_state=services.round_state,
         round_labels=ROUND_LABELS,
         round_states=ROUND_STATES,
         form=EmptyForm(),

@@ -65,9 +65,9 @@ def rounds_by_year(years: list[int]) -> dict[int, list[Round]]:
     return grouped
 
 
-def round_state(documents: list[Document], months: int) -> str:
+def round_state(documents: list[Document]) -> str:
     """One word per indicator and round: what is still expected of the reporter."""
-    states = {d.status for d in documents if d.round_months == months}
+    states = {d.status for d in documents}
     if RETURNED in states:
         return "returned"
     if SENT in states:
@@ -77,9 +77,13 @@ def round_state(documents: list[Document], months: int) -> str:
     return "not_sent"
 
 
-def days_left(due: date, today: date) -> int:
-    """Positive: days until due; 0: due today; negative: days overdue (Bangkok days)."""
-    return (due - today).days
+def round_summary(indicator: Indicator, rounds: list[Round]) -> list[tuple]:
+    """Per round of the indicator's year: (round, state, current documents)."""
+    current: dict[int, list[Document]] = {r.months: [] for r in rounds}
+    for document in indicator.documents:
+        if document.status != REPLACED and document.round_months in current:
+            current[document.round_months].append(document)
+    return [(r, round_state(current[r.months]), current[r.months]) for r in rounds]
 
 
 def is_late(moment, due: date) -> bool:
