@@ -5,10 +5,11 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 import audit
+from blueprints.send.services import is_assigned
 from blueprints.years.services import ensure_open
 from errors import RuleError
 from extensions import db
-from models import RECEIVED, RETURNED, SENT, Document, Indicator, User, indicator_reporters
+from models import RECEIVED, RETURNED, SENT, Document, Indicator, User
 from thai import code_sort_key, now_utc
 
 MAX_REASON = 2000
@@ -28,15 +29,7 @@ def can_view(user: User, document: Document) -> bool:
     """Receivers and the admin, the uploader, and the indicator's other reporters."""
     if can_receive(user, document.indicator) or document.uploaded_by_id == user.id:
         return True
-    return (
-        db.session.scalar(
-            select(indicator_reporters.c.user_id).where(
-                indicator_reporters.c.indicator_id == document.indicator_id,
-                indicator_reporters.c.user_id == user.id,
-            )
-        )
-        is not None
-    )
+    return is_assigned(user, document.indicator)
 
 
 def _counts(user: User, year: int):

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
@@ -113,6 +114,13 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         stored = storage.save(upload.stream, upload.filename)
     except RejectedFile as error:
         raise RuleError(error.message, status=400) from None
+    except OSError:
+        # Disk full or a broken upload folder: nothing was kept, and the user should know
+        # it is the server, not their file.
+        current_app.logger.exception("storing an upload failed")
+        raise RuleError(
+            _l("บันทึกไฟล์ไม่สำเร็จ กรุณาลองใหม่อีกครั้ง หากยังไม่ได้โปรดแจ้งผู้ดูแลระบบ"), status=503
+        ) from None
     now = now_utc()
     document = Document(
         indicator_id=indicator.id,
