@@ -18,6 +18,7 @@ import blueprints.auth.services as auth_services
 from app import create_app, mount
 from extensions import db, storage
 from models import REPORTER, Indicator, User
+from tests.samples import sample_bytes
 from thai import normalize_code
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -182,6 +183,21 @@ class Browser:
             self._path(target, values), method="POST", data=data, follow_redirects=follow_redirects
         )
 
+    def upload(
+        self, indicator, months="6", title="รายงานผลการดำเนินงาน", name="รายงาน.pdf", content=None
+    ):
+        """แนบไฟล์เพิ่ม through the real form: one file, one round, one title."""
+        return self.open(
+            self.url("send.attach", indicator_id=indicator.id),
+            method="POST",
+            data={
+                "csrf_token": self.csrf_token(),
+                "round_months": months,
+                "title": title,
+                "file": (io.BytesIO(sample_bytes("pdf") if content is None else content), name),
+            },
+        )
+
     def login(self, username: str, password: str = PASSWORD):
         return self.post("auth.login", {"username": username, "password": password})
 
@@ -267,7 +283,6 @@ def make_indicator(app, make_user):
 def make_document(app):
     """Send a document through the real service, as the reporter's upload would."""
     from blueprints.send.services import send_document
-    from tests.samples import sample_bytes
 
     def make(
         indicator,

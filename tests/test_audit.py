@@ -20,19 +20,6 @@ def entries() -> list[AuditEntry]:
     return list(db.session.scalars(db.select(AuditEntry).order_by(AuditEntry.id)))
 
 
-def upload(b, indicator):
-    return b.open(
-        b.url("send.attach", indicator_id=indicator.id),
-        method="POST",
-        data={
-            "csrf_token": b.csrf_token(),
-            "round_months": "6",
-            "title": "รายงาน",
-            "file": (io.BytesIO(sample_bytes("pdf")), "รายงาน.pdf"),
-        },
-    )
-
-
 def returned(w, login_as, make_document):
     doc = make_document(w.indicator, w.reporter)
     login_as(w.receiver).post("receive.return_document", {"reason": "แก้"}, document_id=doc.id)
@@ -141,7 +128,7 @@ CASES = {
     ),
     "document_sent": (
         lambda w, la, md: la(w.reporter),
-        lambda w, b, la: upload(b, w.indicator),
+        lambda w, b, la: b.upload(w.indicator),
         "document_sent",
         "reporter",
         "documents",

@@ -1,30 +1,15 @@
 """Sending and receiving: who sees what, corrections before receipt, receipt per document."""
 
-import io
 import os
 
 from extensions import db, storage
 from models import Document
-from tests.samples import sample_bytes
-
-
-def upload(b, indicator, title="โครงการประหยัดพลังงานภาครัฐ", months="6", name="ไฟล์.pdf"):
-    return b.open(
-        b.url("send.attach", indicator_id=indicator.id),
-        method="POST",
-        data={
-            "csrf_token": b.csrf_token(),
-            "round_months": months,
-            "title": title,
-            "file": (io.BytesIO(sample_bytes("pdf")), name),
-        },
-    )
 
 
 def test_reporter_sends_any_number_of_files(login_as, world):
     b = login_as(world.reporter)
     for n, months in enumerate(("6", "6", "9", "12")):
-        assert upload(b, world.indicator, title=f"รายการ {n}", months=months).status_code == 302
+        assert b.upload(world.indicator, title=f"รายการ {n}", months=months).status_code == 302
     docs = db.session.scalars(db.select(Document).order_by(Document.id)).all()
     assert [d.round_months for d in docs] == [6, 6, 9, 12]
     assert all(d.uploaded_by_id == world.reporter.id and d.status == "sent" for d in docs)

@@ -1,6 +1,5 @@
 """A file and its row are kept together: a failure at either step leaves neither behind."""
 
-import io
 import os
 
 import pytest
@@ -8,7 +7,6 @@ from sqlalchemy import text
 
 from extensions import db, storage
 from models import Document
-from tests.samples import sample_bytes
 
 FAIL_INSERT = {
     "sqlite": [
@@ -41,19 +39,6 @@ def files_in(folder):
     )
 
 
-def send(b, indicator):
-    return b.open(
-        b.url("send.attach", indicator_id=indicator.id),
-        method="POST",
-        data={
-            "csrf_token": b.csrf_token(),
-            "round_months": "6",
-            "title": "รายงาน",
-            "file": (io.BytesIO(sample_bytes("pdf")), "รายงาน.pdf"),
-        },
-    )
-
-
 def test_a_failed_commit_removes_the_stored_file(app, world, login_as, make_document):
     kept = make_document(world.indicator, world.reporter)
     reporter = login_as(world.reporter)
@@ -66,7 +51,7 @@ def test_a_failed_commit_removes_the_stored_file(app, world, login_as, make_docu
             for statement in FAIL_INSERT[dialect]:
                 conn.execute(text(statement))
         try:
-            response = send(reporter, world.indicator)
+            response = reporter.upload(world.indicator)
         finally:
             with db.engine.begin() as conn:
                 conn.execute(text(DROP[dialect]))
@@ -83,7 +68,7 @@ def test_a_failed_write_leaves_no_row(app, world, login_as):
     with open(incoming, "w") as blocker:  # the temp folder is now a file: writes fail
         blocker.write("x")
     try:
-        response = send(reporter, world.indicator)
+        response = reporter.upload(world.indicator)
     finally:
         os.remove(incoming)
         os.mkdir(incoming)

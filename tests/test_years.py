@@ -16,19 +16,6 @@ TODAY = bangkok_date(now_utc())
 YEAR = fiscal_year()
 
 
-def upload(b, indicator, months="12", title="รายงานรอบ 12 เดือน"):
-    return b.open(
-        b.url("send.attach", indicator_id=indicator.id),
-        method="POST",
-        data={
-            "csrf_token": b.csrf_token(),
-            "round_months": months,
-            "title": title,
-            "file": (io.BytesIO(sample_bytes("pdf")), "รายงาน.pdf"),
-        },
-    )
-
-
 def set_due(year: int, months: int, due: date):
     round_of(year, months).due_date = due
     db.session.commit()
@@ -102,7 +89,7 @@ def test_an_open_year_still_takes_round_12_after_1_october(login_as, world, make
     page = reporter.get("send.index").get_data(as_text=True)
     assert "ตัวชี้วัดปีที่แล้ว" in page and world.indicator.name in page
     assert "เกินกำหนด 1 วัน" in page
-    assert upload(reporter, old).status_code == 302
+    assert reporter.upload(old, months="12").status_code == 302
     document = db.session.scalars(db.select(Document)).one()
     assert document.round_months == 12 and document.late
     assert "ส่งล่าช้า" in reporter.get("send.index").get_data(as_text=True)
@@ -115,7 +102,7 @@ def test_due_in_n_days_and_on_time_flag(login_as, world):
     page = reporter.get("send.index").get_data(as_text=True)
     assert "ครบกำหนดในอีก 3 วัน" in page and "ครบกำหนดวันนี้" in page
     assert "ยังไม่ส่ง" in page
-    assert upload(reporter, world.indicator, months="9").status_code == 302
+    assert reporter.upload(world.indicator, months="9").status_code == 302
     assert not db.session.scalars(db.select(Document)).one().late  # due today is on time
 
 
@@ -188,7 +175,7 @@ def test_a_closed_year_refuses_every_write_route(closed_world, login_as):
         response = who.post(endpoint, data, **args)
         assert response.status_code == 409, endpoint
         assert "ปิดแล้ว" in response.get_data(as_text=True), endpoint
-    assert upload(reporter, i, months="6").status_code == 409
+    assert reporter.upload(i, months="6").status_code == 409
     revision = reporter.open(
         reporter.url("send.revise", document_id=w.returned.id),
         method="POST",
