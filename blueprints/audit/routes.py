@@ -39,5 +39,6 @@ def index():
         describe=describe,
         actions=ACTIONS,
         people=services.people(),
+        indicators=services.indicators(),
         filters=filters,
     )

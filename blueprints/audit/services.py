@@ -7,8 +7,8 @@ from sqlalchemy.orm import selectinload
 
 from audit import ACTIONS
 from extensions import db
-from models import AuditEntry, User
-from thai import BANGKOK, thai_sort_key
+from models import AuditEntry, Indicator, User
+from thai import BANGKOK, code_sort_key, thai_sort_key
 
 
 def parse_day(raw: str | None) -> date | None:
@@ -33,6 +33,12 @@ def search(user_id=None, action=None, indicator_id=None, since=None, until=None)
         end = datetime.combine(until + timedelta(days=1), time(), BANGKOK)
         stmt = stmt.where(AuditEntry.at < end)
     return stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+
+
+def indicators() -> list[Indicator]:
+    """Every indicator ever recorded, newest year first, for the filter's list."""
+    rows = db.session.scalars(select(Indicator))
+    return sorted(rows, key=lambda i: (-i.fiscal_year, code_sort_key(i.code)))
 
 
 def people() -> list[User]:
