@@ -5,6 +5,7 @@ import secrets
 
 from flask import Flask, redirect, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -17,6 +18,7 @@ import permissions
 from config import BASE_DIR, Config
 from extensions import babel, csrf, db, login_manager, migrate
 from models import User
+from pagination import list_filters
 from storage import Storage
 from thai import fiscal_year, thai_date, thai_datetime
 
@@ -56,6 +58,8 @@ def configure(app: Flask, config: dict | None) -> None:
     app.config["APPLICATION_ROOT"] = prefix
     app.config["SESSION_COOKIE_PATH"] = prefix
     app.config["REMEMBER_COOKIE_PATH"] = prefix
+    # The year-long remember cookie travels only where the session cookie may.
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
 
     max_bytes = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
     app.config["MAX_UPLOAD_BYTES"] = max_bytes
@@ -111,7 +115,7 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "กรุณาเข้าระบบก่อนใช้งาน"
+    login_manager.login_message = _l("กรุณาเข้าระบบก่อนใช้งาน")
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)
@@ -169,18 +173,19 @@ def register_blueprints(app: Flask) -> None:
 
 
 ERROR_MESSAGES = {
-    400: "คำขอไม่ถูกต้อง กรุณาลองใหม่อีกครั้ง",
-    403: "คุณไม่มีสิทธิ์ใช้งานหน้านี้",
-    404: "ไม่พบหน้าหรือข้อมูลที่ต้องการ",
-    405: "ไม่สามารถดำเนินการด้วยวิธีนี้ได้",
-    413: "ไฟล์มีขนาดใหญ่เกินกำหนด",
-    500: "ระบบขัดข้อง กรุณาลองใหม่อีกครั้ง หากยังพบปัญหาโปรดแจ้งผู้ดูแลระบบ",
+    400: _l("คำขอไม่ถูกต้อง กรุณาลองใหม่อีกครั้ง"),
+    403: _l("คุณไม่มีสิทธิ์ใช้งานหน้านี้"),
+    404: _l("ไม่พบหน้าหรือข้อมูลที่ต้องการ"),
+    405: _l("ไม่สามารถดำเนินการด้วยวิธีนี้ได้"),
+    413: _l("ไฟล์มีขนาดใหญ่เกินกำหนด"),
+    500: _l("ระบบขัดข้อง กรุณาลองใหม่อีกครั้ง หากยังพบปัญหาโปรดแจ้งผู้ดูแลระบบ"),
 }
 
 
 def register_errorhandlers(app: Flask) -> None:
     def render_error(code: int, detail: str | None = None):
-        message = _(ERROR_MESSAGES.get(code, ERROR_MESSAGES[400]))
+        fallback = ERROR_MESSAGES[500 if code >= 500 else 400]
+        message = str(ERROR_MESSAGES.get(code, fallback))
         if code == 413:
             detail = _(
                 "ขนาดไฟล์ต้องไม่เกิน %(mb)s MB กรุณาลดขนาดไฟล์แล้วส่งใหม่",
@@ -196,7 +201,7 @@ def register_errorhandlers(app: Flask) -> None:
     def http_error(error):
         if error.code in (301, 302, 303, 307, 308):
             return error
-        return render_error(error.code if error.code in ERROR_MESSAGES else 400)
+        return render_error(error.code)
 
     @app.errorhandler(500)
     def server_error(_error):
@@ -209,6 +214,7 @@ def register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["thai_date"] = thai_date
     app.jinja_env.filters["thai_datetime"] = thai_datetime
+    app.jinja_env.globals["list_filters"] = list_filters
 
     @app.context_processor
     def inject():

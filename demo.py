@@ -4,9 +4,10 @@ import io
 from datetime import timedelta
 
 from blueprints.auth.services import create_user
-from blueprints.years.services import create_year, get_year
+from blueprints.send.services import is_late
+from blueprints.years.services import create_year, get_year, round_of
 from extensions import db, storage
-from models import GENERAL, RECEIVED, REPORTER, Document, Indicator
+from models import GENERAL, RECEIVED, REPORTER, RETURNED, Document, Indicator
 from thai import fiscal_year, normalize_code, now_utc
 
 DEMO_PASSWORD = "demo1234"  # noqa: S105  (fictional demo accounts, printed by make run)
@@ -95,16 +96,19 @@ def seed_demo() -> None:
 
     now = now_utc()
     documents = [
-        # year, code, round, title, uploader, days ago, received by
+        # year, code, round, title, uploader, days ago, received by ("!" returned it)
         (year - 1, "1.1.1", 6, "รายงานผลสัมฤทธิ์ภาคเรียนที่ 1", "reporter", 300, "receiver"),
         (year - 1, "2", 12, "สรุปผลการสำรวจความพึงพอใจ", "reporter3", 60, "kpi"),
         (year, "1.1.1", 6, "โครงการประชุมเชิงปฏิบัติการ", "reporter", 3, "receiver"),
         (year, "1.1.1", 6, "แบบรายงานผลสัมฤทธิ์", "reporter2", 2, None),
         (year, "1.2", 6, "โครงการส่งเสริมการอ่าน", "reporter2", 1, None),
         (year, "7.1B", 6, "โครงการประหยัดพลังงานภาครัฐ", "reporter3", 1, None),
+        (year, "1.10", 6, "สรุปผลการจัดการเรียนรู้เชิงรุก", "reporter", 4, "!kpi"),
+        (year - 1, "1.2", 12, "รายงานผลการอ่านออกเขียนได้", "reporter2", 20, None),
     ]
     store = storage()
     for fy, code, months, title, uploader, days_ago, receiver in documents:
+        due = round_of(fy, months).due_date
         stored = store.save(io.BytesIO(demo_pdf(f"Demo document {fy} {code}")), f"{title}.pdf")
         document = Document(
             indicator=indicators[(fy, code)],
@@ -117,10 +121,18 @@ def seed_demo() -> None:
             content_type=stored.content_type,
             uploaded_by=users[uploader],
             uploaded_at=now - timedelta(days=days_ago),
+            # Sent after its round's due date, e.g. last year's round 12 in November.
+            late=is_late(now - timedelta(days=days_ago), due),
         )
-        if receiver:
+        handled_at = now - timedelta(days=days_ago) + timedelta(hours=5)
+        if receiver and receiver.startswith("!"):
+            document.status = RETURNED
+            document.returned_by = users[receiver[1:]]
+            document.returned_at = handled_at
+            document.return_reason = "ยังไม่มีลายมือชื่อผู้อำนวยการกลุ่ม กรุณาแนบฉบับที่ลงนามแล้ว"
+        elif receiver:
             document.status = RECEIVED
             document.received_by = users[receiver]
-            document.received_at = now - timedelta(days=days_ago) + timedelta(hours=5)
+            document.received_at = handled_at
         db.session.add(document)
     db.session.commit()

@@ -1,9 +1,12 @@
-"""The base form every form uses (Thai messages from WTForms itself), and EmptyForm."""
+"""The base form every form uses: Thai messages for WTForms' own errors, cleaned text."""
 
 import re
 
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+
+from text import clean_text
 
 
 class ThaiMessages:
@@ -41,6 +44,14 @@ class BaseForm(FlaskForm):
         def get_translations(self, form):
             return ThaiMessages()
 
+        def bind_field(self, form, unbound_field, options):
+            # Every text field is cleaned (passwords are taken exactly as typed).
+            field_class = unbound_field.field_class
+            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+                filters = tuple(unbound_field.kwargs.get("filters", ()))
+                options = {**options, "filters": (clean_text, *filters)}
+            return unbound_field.bind(form=form, **options)
+
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
         # Screen readers announce the message with the field (field_errors renders the id).
@@ -52,7 +63,3 @@ class BaseForm(FlaskForm):
                     "aria-describedby": f"{field.id}-error",
                 }
         return valid
-
-
-class EmptyForm(BaseForm):
-    """A button-only POST (store, delete, log out) still carries its CSRF token."""

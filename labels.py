@@ -11,13 +11,6 @@ ROUND_LABELS = {
 
 ROLE_LABELS = {"reporter": _l("ผู้รายงานตัวชี้วัด"), "general": _l("จนท.ทั่วไป")}
 
-DOCUMENT_STATES = {
-    "sent": _l("ส่งแล้ว"),
-    "received": _l("รับแล้ว"),
-    "returned": _l("ส่งกลับแก้ไข"),
-    "replaced": _l("มีฉบับแก้ไขแล้ว"),
-}
-
 # What a reporter sees per indicator and round.
 ROUND_STATES = {
     "not_sent": _l("ยังไม่ส่ง"),

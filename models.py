@@ -159,6 +159,16 @@ class Document(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('sent', 'received', 'returned', 'replaced')", name="status"),
         CheckConstraint("round_months IN (3, 6, 9, 12)", name="round_months"),
+        # Who and when are part of each state: the pages name them, so they must exist.
+        CheckConstraint(
+            "status <> 'received' OR (received_by_id IS NOT NULL AND received_at IS NOT NULL)",
+            name="received_by_whom",
+        ),
+        CheckConstraint(
+            "status NOT IN ('returned', 'replaced') OR (returned_by_id IS NOT NULL "
+            "AND returned_at IS NOT NULL AND return_reason IS NOT NULL)",
+            name="returned_by_whom",
+        ),
         Index("ix_documents_indicator_round", "indicator_id", "round_months"),
     )
 

@@ -39,6 +39,15 @@ class Page:
         return (self.page - 1) * self.per_page + 1
 
 
+# The filters a list page understands; anything else in a query string is ignored, so a
+# stray ?endpoint= or ?user_id= cannot reach url_for.
+LIST_FILTERS = ("q", "position", "year", "user", "action", "indicator", "since", "until")
+
+
+def list_filters() -> dict:
+    return {key: request.args[key] for key in LIST_FILTERS if request.args.get(key)}
+
+
 def requested_page() -> int:
     raw = request.args.get("page", "1")
     return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1

@@ -188,7 +188,7 @@ CASES = {
     ),
     "year_opened": (
         None,
-        lambda w, c, la: la(w.officer).post("years.open_next"),
+        lambda w, c, la: la(w.officer).post("years.open_next", {"year": str(YEAR + 1)}),
         "year_opened",
         "officer",
         None,
@@ -206,7 +206,7 @@ CASES = {
         lambda w, c: None,
     ),
     "indicators_copied": (
-        lambda w, la, md: la(w.officer).post("years.open_next"),
+        lambda w, la, md: la(w.officer).post("years.open_next", {"year": str(YEAR + 1)}),
         lambda w, c, la: la(w.officer).post("years.copy", {"source": str(YEAR)}, year=YEAR + 1),
         "indicators_copied",
         "officer",
@@ -352,7 +352,7 @@ def test_no_route_changes_earlier_entries(app, world, login_as, make_document):
     officer = login_as(world.officer)
     officer.post("receive.undo", {"reason": "ตรวจซ้ำ"}, document_id=doc.id)
     officer.post("auth.reset_password", {"new": "ใหม่-123456"}, user_id=world.staff.id)
-    officer.post("years.open_next")
+    officer.post("years.open_next", {"year": str(YEAR + 1)})
     officer.post("auth.logout")
     after = [(e.id, e.action, e.params, e.at) for e in entries()]
     assert after[: len(before)] == before and len(after) > len(before)

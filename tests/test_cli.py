@@ -72,7 +72,8 @@ def test_seed_demo_fills_an_empty_database_once(fresh_app):
     assert "kpi" in result.output and "demo1234" in result.output
     with fresh_app.app_context():
         statuses = set(db.session.scalars(db.select(Document.status)))
-        assert statuses == {"sent", "received"}
+        assert statuses == {"sent", "received", "returned"}
+        assert db.session.scalar(db.select(db.func.count(Document.id)).filter_by(late=True)) >= 1
         assert db.session.scalar(db.select(db.func.count(Indicator.id))) >= 5
     assert runner.invoke(args=["seed-demo", "--if-empty"]).exit_code == 0
     assert runner.invoke(args=["seed-demo"]).exit_code != 0  # never on a database in use
@@ -82,3 +83,13 @@ def test_seed_demo_fills_an_empty_database_once(fresh_app):
     reporter.login("reporter", "demo1234")
     page = reporter.get("send.index").get_data(as_text=True)
     assert "ส่งแล้ว" in page and "รับแล้ว" in page
+
+
+def test_migrations_build_exactly_the_models_schema(app):
+    """The test database was built by the migrations: they must agree with models.py."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        assert compare_metadata(context, db.metadata) == []

@@ -56,7 +56,7 @@ def test_code_is_unique_per_year_ignoring_case_and_spaces(login_as, make_user, m
         receiver, [reporter], code="7.1b", fiscal_year=str(fiscal_year() + 1)
     )
     assert b.post("indicators.create", next_year).status_code == 409  # not opened yet
-    assert b.post("years.open_next").status_code == 302
+    assert b.post("years.open_next", {"year": str(fiscal_year() + 1)}).status_code == 302
     assert b.post("indicators.create", next_year).status_code == 302
     assert db.session.scalar(db.select(db.func.count(Indicator.id))) == 2
 

@@ -19,7 +19,7 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed
 
 import blueprints.receive.services as receive_services
-from blueprints.years.services import create_year, default_due_date
+from blueprints.years.services import create_year, default_due_date, next_year_to_open
 from extensions import db, storage
 from models import (
     RECEIVED,
@@ -328,6 +328,7 @@ FORMS = {
     "indicators.create": lambda c, me: {**indicator_form(c, "ตัวชี้วัดใหม่"), "code": "2.2"},
     "indicators.edit": lambda c, me: indicator_form(c, NEW_NAME),
     "years.copy": lambda c, me: {"source": str(c.past_year)},
+    "years.open_next": lambda c, me: {"year": str(next_year_to_open())},
     "years.add_round": lambda c, me: {"months": "3"},
     "years.set_due": lambda c, me: {"due_date": new_due_date(c.year).isoformat()},
     "send.attach": lambda c, me: {"round_months": "6", "title": NEW_TITLE, "file": pdf_upload()},

@@ -43,7 +43,7 @@ def test_late_is_counted_in_bangkok_days(moment, late):
 
 def test_admin_opens_the_next_year_with_default_rounds(login_as, world):
     b = login_as(world.officer)
-    assert b.post("years.open_next").status_code == 302
+    assert b.post("years.open_next", {"year": str(YEAR + 1)}).status_code == 302
     opened = get_year(YEAR + 1)
     assert opened.is_open
     assert [(r.months, r.due_date) for r in opened.rounds] == [
@@ -62,7 +62,7 @@ def test_copy_indicators_with_receivers_and_reporters(login_as, world, make_user
     gone.active = False
     db.session.commit()
     b = login_as(world.officer)
-    b.post("years.open_next")
+    b.post("years.open_next", {"year": str(YEAR + 1)})
     response = b.post("years.copy", {"source": str(YEAR)}, year=YEAR + 1)
     assert response.status_code == 302
     copied = db.session.scalars(db.select(Indicator).where(Indicator.fiscal_year == YEAR + 1)).all()

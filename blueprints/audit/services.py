@@ -12,10 +12,12 @@ from thai import BANGKOK, code_sort_key, thai_sort_key
 
 
 def parse_day(raw: str | None) -> date | None:
+    """A filter day; anything unreadable or outside any office's records means 'no filter'."""
     try:
-        return date.fromisoformat(raw) if raw else None
+        day = date.fromisoformat(raw) if raw else None
     except ValueError:
         return None
+    return day if day and 1900 <= day.year <= 2200 else None
 
 
 def search(user_id=None, action=None, indicator_id=None, since=None, until=None):

@@ -6,7 +6,6 @@ from flask_login import current_user, login_user, logout_user
 
 from errors import RuleError
 from extensions import db
-from forms import EmptyForm
 from models import User
 from pagination import paginate
 from permissions import ADMIN, LOGIN, PUBLIC, access
@@ -54,8 +53,8 @@ def safe_next(target: str | None) -> str | None:
 def logout():
     """Log out: the session ends on the server too, so a copied cookie stops working."""
     services.logout(current_user)
-    logout_user()
     session.clear()
+    logout_user()  # after clear(): it leaves the note that deletes the remember cookie
     flash(_("ออกจากระบบเรียบร้อยแล้ว"), "success")
     return redirect(url_for("auth.login"))
 
@@ -87,8 +86,6 @@ def render_accounts(form=None, status=200):
         form=form or CreateUserForm(formdata=None),
         page=paginate(services.list_accounts(query)),
         query=query,
-        action_form=EmptyForm(),
-        reset_form=ResetPasswordForm(formdata=None),
     ), status
 
 
@@ -137,8 +134,11 @@ def reset_password(user_id):
 def set_active(user_id):
     """Deactivate staff who left (or bring them back); their documents stay."""
     user = db.get_or_404(User, user_id)
-    active = request.form.get("active") == "1"
+    choice = request.form.get("active")
     try:
+        if choice not in ("0", "1"):
+            raise RuleError(_("ข้อมูลที่ส่งมาไม่ถูกต้อง"), status=400)
+        active = choice == "1"
         services.set_active(current_user, user, active)
     except RuleError as error:
         flash(error.message, "error")

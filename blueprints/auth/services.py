@@ -5,12 +5,14 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 import audit
 from errors import RuleError
 from extensions import db
 from models import User
+from text import clean_text
 from thai import now_utc
 
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -39,7 +41,8 @@ def check_password_rules(password: str) -> None:
 
 
 def find_by_username(username: str) -> User | None:
-    return db.session.scalar(select(User).where(User.username == username.strip().lower()))
+    username = clean_text(username).strip().lower()
+    return db.session.scalar(select(User).where(User.username == username))
 
 
 def authenticate(username: str, password: str) -> User:
@@ -58,8 +61,12 @@ def authenticate(username: str, password: str) -> User:
     ):
         raise RuleError(_l("เข้าระบบผิดหลายครั้ง กรุณารอ 15 นาทีแล้วลองใหม่ หรือติดต่อผู้ดูแลระบบ"), status=429)
     if not _verify(user.password_hash, password):
-        user.failed_logins += 1
-        user.last_failed_login_at = now
+        # In SQL, so parallel guesses cannot overwrite each other's count.
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=User.failed_logins + 1, last_failed_login_at=now)
+        )
         audit.record("login_failed", actor=user, obj=user, username=user.username)
         db.session.commit()
         raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
@@ -123,8 +130,9 @@ def create_user(
     is_admin: bool = False,
     actor: User | None = None,
 ) -> User:
-    username = username.strip().lower()
-    if not username or not full_name.strip():
+    username = clean_text(username).strip().lower()
+    full_name, position = clean_text(full_name).strip(), clean_text(position).strip()
+    if not username or not full_name:
         raise RuleError(_l("กรุณากรอกชื่อผู้ใช้และชื่อ - นามสกุล"), status=400)
     if find_by_username(username):
         raise RuleError(_l("ชื่อผู้ใช้ %(u)s มีอยู่แล้ว", u=username))
@@ -136,12 +144,16 @@ def create_user(
         password_hash=hash_password(password),
         is_admin=is_admin,
     )
-    db.session.add(user)
-    db.session.flush()
-    audit.record(
-        "account_created", actor=actor, obj=user, name=user.full_name, username=user.username
-    )
-    db.session.commit()
+    try:
+        db.session.add(user)
+        db.session.flush()
+        audit.record(
+            "account_created", actor=actor, obj=user, name=user.full_name, username=user.username
+        )
+        db.session.commit()
+    except IntegrityError:  # the same username created at the same moment
+        db.session.rollback()
+        raise RuleError(_l("ชื่อผู้ใช้ %(u)s มีอยู่แล้ว", u=username)) from None
     return user
 
 
@@ -149,7 +161,8 @@ def list_accounts(query: str = "") -> list[User]:
     from thai import thai_sort_key
 
     stmt = select(User)
-    if query.strip():
-        like = f"%{query.strip().lower()}%"
+    query = clean_text(query).strip()
+    if query:
+        like = f"%{query.lower()}%"
         stmt = stmt.where(or_(func.lower(User.full_name).like(like), User.username.like(like)))
     return sorted(db.session.scalars(stmt), key=lambda u: thai_sort_key(u.full_name))

@@ -7,7 +7,6 @@ from flask_login import current_user
 from blueprints.years.services import get_year
 from errors import RuleError
 from extensions import db
-from forms import EmptyForm
 from models import Indicator
 from pagination import paginate
 from permissions import ADMIN, access
@@ -23,7 +22,6 @@ def render_index(year: int, status: int = 200):
         year_row=get_year(year),
         years=services.known_years(),
         page=paginate(services.list_indicators(year)),
-        form=EmptyForm(),
     ), status
 
 

@@ -10,6 +10,7 @@ from blueprints.years.services import ensure_open
 from errors import RuleError
 from extensions import db
 from models import Document, FiscalYear, Indicator, User
+from text import clean_text
 from thai import code_sort_key, fiscal_year, normalize_code, thai_sort_key
 
 MIN_YEAR, MAX_YEAR = 2500, 2700
@@ -70,13 +71,17 @@ def save_indicator(
     reporter_ids: list[int],
 ) -> Indicator:
     """Create (indicator=None) or update; every rule is checked here, whatever the form allowed."""
-    code, name, category = code.strip(), name.strip(), (category.strip() or "KRS")
+    code, name = clean_text(code).strip(), clean_text(name).strip()
+    category = clean_text(category).strip() or "KRS"
     if not code or not name:
         raise RuleError(_l("กรุณากรอกรหัสและชื่อตัวชี้วัด"), status=400)
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise RuleError(_l("ปีงบประมาณไม่ถูกต้อง"), status=400)
     if indicator is not None and indicator.fiscal_year != year:
         ensure_open(indicator.fiscal_year)
+        if has_documents(indicator):
+            # Its documents belong to that year's rounds and due dates.
+            raise RuleError(_l("ย้ายปีงบประมาณไม่ได้ เพราะตัวชี้วัดนี้มีเอกสารรายงานแล้ว"), status=409)
     ensure_open(year)
     receiver = db.session.get(User, receiver_id) if receiver_id else None
     if receiver is None or not receiver.active:
@@ -127,10 +132,13 @@ def save_indicator(
     return indicator
 
 
+def has_documents(indicator: Indicator) -> bool:
+    return db.session.scalar(select(exists().where(Document.indicator_id == indicator.id)))
+
+
 def delete_indicator(admin: User, indicator: Indicator) -> None:
     ensure_open(indicator.fiscal_year)
-    has_documents = db.session.scalar(select(exists().where(Document.indicator_id == indicator.id)))
-    if has_documents:
+    if has_documents(indicator):
         raise RuleError(
             _l(
                 "ไม่สามารถลบตัวชี้วัด %(code)s ได้ เพราะมีเอกสารรายงานแล้ว",
@@ -147,4 +155,11 @@ def delete_indicator(admin: User, indicator: Indicator) -> None:
         year=indicator.fiscal_year,
     )
     db.session.delete(indicator)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A document arrived between the check and the delete: the foreign key decides.
+        db.session.rollback()
+        raise RuleError(
+            _l("ไม่สามารถลบตัวชี้วัด %(code)s ได้ เพราะมีเอกสารรายงานแล้ว", code=indicator.code)
+        ) from None

@@ -8,14 +8,12 @@ from blueprints.indicators.services import known_years, selected_year
 from blueprints.years.services import get_year, round_of, rounds_of
 from errors import RuleError
 from extensions import db, storage
-from forms import EmptyForm
-from labels import DOCUMENT_STATES, ROUND_LABELS
+from labels import ROUND_LABELS
 from models import Document, Indicator
 from pagination import paginate
 from permissions import LOGIN, RECEIVER, access
 
 from . import bp, services
-from .forms import ReasonForm
 
 
 @bp.route("/")
@@ -54,7 +52,7 @@ def round_page(months):
     )
 
 
-def render_indicator(indicator: Indicator, months: int, status: int = 200, form=None):
+def render_indicator(indicator: Indicator, months: int, status: int = 200):
     documents = services.round_documents(indicator, months)
     return render_template(
         "receive/indicator.html",
@@ -63,11 +61,8 @@ def render_indicator(indicator: Indicator, months: int, status: int = 200, form=
         months=months,
         round_label=ROUND_LABELS[months],
         round_labels=ROUND_LABELS,
-        states=DOCUMENT_STATES,
         page=paginate(documents),
         stored=sum(1 for d in documents if d.status == "received"),
-        form=EmptyForm(),
-        reason_form=form or ReasonForm(formdata=None),
     ), status
 
 
@@ -152,7 +147,6 @@ def history(document_id):
         document=document,
         versions=services.history(document),
         round_labels=ROUND_LABELS,
-        states=DOCUMENT_STATES,
     )
 
 
@@ -174,6 +168,8 @@ def download(document_id):
         abort(404)
     services.record_download(current_user, document)
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # Evidence files must not stay in a shared office browser's cache.
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -10,6 +10,7 @@ from blueprints.years.services import ensure_open
 from errors import RuleError
 from extensions import db
 from models import RECEIVED, RETURNED, SENT, Document, Indicator, User
+from text import clean_text
 from thai import code_sort_key, now_utc
 
 MAX_REASON = 2000
@@ -130,7 +131,7 @@ def store_document(user: User, document: Document) -> None:
 
 
 def clean_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
+    reason = clean_text(reason or "").strip()
     if not reason:
         raise RuleError(_l("กรุณากรอกเหตุผล"), status=400)
     if len(reason) > MAX_REASON:

@@ -6,9 +6,8 @@ from flask_login import current_user
 
 from errors import RuleError
 from extensions import db
-from forms import EmptyForm
 from models import User
-from pagination import paginate
+from pagination import list_filters, paginate
 from permissions import ADMIN, access
 
 from . import bp, services
@@ -23,7 +22,6 @@ def render_staff(status: int = 200):
         positions=services.positions(),
         query=query,
         position=position,
-        form=EmptyForm(),
     ), status
 
 
@@ -45,4 +43,4 @@ def set_status(user_id):
         flash(error.message, "error")
         return render_staff(error.status)
     flash(_("บันทึกสถานะของ %(name)s เรียบร้อยแล้ว", name=user.full_name), "success")
-    return redirect(url_for("roles.staff", **request.args))
+    return redirect(url_for("roles.staff", **list_filters()))

@@ -7,6 +7,7 @@ import audit
 from errors import RuleError
 from extensions import db
 from models import GENERAL, REPORTER, Indicator, User, indicator_reporters
+from text import clean_text
 from thai import code_sort_key, thai_sort_key
 
 STATUSES = (REPORTER, GENERAL)
@@ -15,8 +16,9 @@ STATUSES = (REPORTER, GENERAL)
 def list_staff(query: str = "", position: str = "") -> list[User]:
     """Active staff in Thai dictionary order of their names, filtered by name and work group."""
     stmt = select(User).where(User.active.is_(True))
-    if query.strip():
-        stmt = stmt.where(func.lower(User.full_name).like(f"%{query.strip().lower()}%"))
+    query, position = clean_text(query).strip(), clean_text(position)
+    if query:
+        stmt = stmt.where(func.lower(User.full_name).like(f"%{query.lower()}%"))
     if position:
         stmt = stmt.where(User.position == position)
     return sorted(db.session.scalars(stmt), key=lambda u: thai_sort_key(u.full_name))

@@ -8,7 +8,6 @@ from blueprints.indicators.services import MAX_YEAR, MIN_YEAR, known_years
 from blueprints.years.services import open_years, rounds_of
 from errors import RuleError
 from extensions import db, storage
-from forms import EmptyForm
 from labels import ROUND_LABELS, ROUND_STATES
 from models import Document, Indicator
 from pagination import paginate
@@ -42,7 +41,6 @@ def render_index(status: int = 200):
         today=bangkok_date(now_utc()),
         round_labels=ROUND_LABELS,
         round_states=ROUND_STATES,
-        form=EmptyForm(),
     ), status
 
 
@@ -51,10 +49,6 @@ def render_index(status: int = 200):
 def index():
     """List my indicators with each round's state, due date and documents."""
     return render_index()
-
-
-def render_upload(template: str, form, status: int, **context):
-    return render_template(template, form=form, **context), status
 
 
 @bp.route("/indicator/<id:indicator_id>/attach", methods=["GET", "POST"])
@@ -67,7 +61,7 @@ def attach(indicator_id):
     form = AttachForm(rounds_of(indicator.fiscal_year))
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
-        return render_upload("send/attach.html", form, status, indicator=indicator)
+        return render_template("send/attach.html", form=form, indicator=indicator), status
     try:
         document = services.send_document(
             storage(),
@@ -81,7 +75,7 @@ def attach(indicator_id):
         abort(413)
     except RuleError as error:
         flash(error.message, "error")
-        return render_upload("send/attach.html", form, error.status, indicator=indicator)
+        return render_template("send/attach.html", form=form, indicator=indicator), error.status
     flash_sent(document)
     return redirect(url_for("send.index"))
 
@@ -94,6 +88,7 @@ def flash_sent(document: Document) -> None:
 
 
 def own_document(document_id: int) -> Document:
+    """The services check ownership too; checking here keeps GET forms closed to others."""
     document = db.get_or_404(Document, document_id)
     if document.uploaded_by_id != current_user.id:
         abort(403)
@@ -109,7 +104,7 @@ def revise(document_id):
     context = {"document": returned}
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
-        return render_upload("send/revise.html", form, status, **context)
+        return render_template("send/revise.html", form=form, **context), status
     try:
         document = services.send_revision(
             storage(), current_user, returned, form.title.data, request.files.get("file")
@@ -118,7 +113,7 @@ def revise(document_id):
         abort(413)
     except RuleError as error:
         flash(error.message, "error")
-        return render_upload("send/revise.html", form, error.status, **context)
+        return render_template("send/revise.html", form=form, **context), error.status
     flash_sent(document)
     return redirect(url_for("send.index"))
 

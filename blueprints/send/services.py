@@ -23,6 +23,7 @@ from models import (
     User,
     indicator_reporters,
 )
+from text import clean_text
 from thai import bangkok_date, code_sort_key, now_utc
 
 
@@ -93,7 +94,7 @@ def is_late(moment, due: date) -> bool:
 
 
 def clean_title(title: str) -> str:
-    title = " ".join((title or "").split())
+    title = " ".join(clean_text(title or "").split())
     if not title:
         raise RuleError(_l("กรุณากรอกชื่อรายการ"), status=400)
     if len(title) > 255:
@@ -110,6 +111,11 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
     title = clean_title(title)
     if upload is None or not upload.filename:
         raise RuleError(_l("กรุณาเลือกไฟล์แนบ"), status=400)
+    indicator_id, year, due = indicator.id, indicator.fiscal_year, round_row.due_date
+    user_id, replaces_id = user.id, (replaces.id if replaces is not None else None)
+    # End the transaction before copying up to MAX_UPLOAD_MB: on SQLite it holds the write
+    # lock, and other staff's clicks must not wait for a slow upload.
+    db.session.commit()
     try:
         stored = storage.save(upload.stream, upload.filename)
     except RejectedFile as error:
@@ -123,7 +129,7 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         ) from None
     now = now_utc()
     document = Document(
-        indicator_id=indicator.id,
+        indicator_id=indicator_id,
         round_months=months,
         title=title,
         original_name=stored.original_name,
@@ -131,18 +137,19 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         size=stored.size,
         sha256=stored.sha256,
         content_type=stored.content_type,
-        uploaded_by_id=user.id,
+        uploaded_by_id=user_id,
         uploaded_at=now,
         status=SENT,
-        late=is_late(now, round_row.due_date),
-        replaces_id=replaces.id if replaces else None,
+        late=is_late(now, due),
+        replaces_id=replaces_id,
     )
     try:
+        ensure_open(year)  # again: the year may have closed while the file was written
         if replaces is not None:
             # Only a still-returned document may be replaced, and only once.
             result = db.session.execute(
                 update(Document)
-                .where(Document.id == replaces.id, Document.status == RETURNED)
+                .where(Document.id == replaces_id, Document.status == RETURNED)
                 .values(status=REPLACED)
             )
             if result.rowcount != 1:
@@ -154,7 +161,7 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
                 "document_sent",
                 actor=user,
                 obj=document,
-                indicator_id=indicator.id,
+                indicator_id=indicator_id,
                 title=title,
                 file=stored.original_name,
                 round=months,
@@ -164,10 +171,10 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
                 "document_revised",
                 actor=user,
                 obj=document,
-                indicator_id=indicator.id,
+                indicator_id=indicator_id,
                 title=title,
                 file=stored.original_name,
-                replaces=replaces.id,
+                replaces=replaces_id,
             )
         db.session.commit()
     except BaseException:
@@ -195,7 +202,8 @@ def send_revision(storage, user: User, returned: Document, title, upload) -> Doc
 
 
 def own_document_or_403(user: User, document: Document) -> None:
-    if document.uploaded_by_id != user.id:
+    """The uploader, while still a reporter of the indicator, may change their document."""
+    if document.uploaded_by_id != user.id or not is_assigned(user, document.indicator):
         raise RuleError(_l("แก้ไขหรือลบได้เฉพาะเอกสารที่คุณส่งเอง"), status=403)
 
 
@@ -231,13 +239,21 @@ def delete_document(storage, user: User, document: Document) -> None:
     own_document_or_403(user, document)
     ensure_open(document.indicator.fiscal_year)
     stored_name, title, indicator_id = document.stored_name, document.title, document.indicator_id
-    document_id = document.id
+    document_id, replaces_id = document.id, document.replaces_id
     result = db.session.execute(
         delete(Document).where(Document.id == document_id, Document.status == SENT)
     )
     if result.rowcount != 1:
         db.session.rollback()
         raise RuleError(NOT_EDITABLE)
+    if replaces_id is not None:
+        # Deleting a revision hands the returned original back to the reporter, reason and
+        # all, instead of leaving it replaced by nothing.
+        db.session.execute(
+            update(Document)
+            .where(Document.id == replaces_id, Document.status == REPLACED)
+            .values(status=RETURNED)
+        )
     audit.record(
         "document_deleted",
         actor=user,
@@ -247,4 +263,7 @@ def delete_document(storage, user: User, document: Document) -> None:
     )
     db.session.commit()
     # Only after the row is gone: a failed commit must not leave a row without its file.
-    storage.delete(stored_name)
+    try:
+        storage.delete(stored_name)
+    except OSError:  # the deletion stands; a leftover file is only disk space
+        current_app.logger.exception("removing %s failed", stored_name)

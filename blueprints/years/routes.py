@@ -60,7 +60,7 @@ def open_next():
     """Open the next fiscal year with the default rounds."""
 
     def action():
-        row = services.open_next_year(current_user)
+        row = services.open_next_year(current_user, form_int("year"))
         return _("เปิดปีงบประมาณ %(year)s แล้ว", year=row.year)
 
     return run(action)

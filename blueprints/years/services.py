@@ -1,9 +1,10 @@
 """Fiscal years and their rounds: open, copy indicators into, set due dates, close."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 import audit
@@ -12,13 +13,14 @@ from extensions import db
 from models import (
     OPTIONAL_ROUND_MONTHS,
     ROUND_MONTHS,
+    Document,
     FiscalYear,
     Indicator,
     Round,
     User,
     utcnow,
 )
-from thai import BE_OFFSET, fiscal_year, normalize_code
+from thai import BANGKOK, BE_OFFSET, fiscal_year, normalize_code
 
 DUE_AFTER_PERIOD = timedelta(days=15)
 
@@ -50,8 +52,15 @@ def open_years() -> list[int]:
 
 
 def ensure_open(year: int) -> None:
-    """Every write into a fiscal year passes here: closed years are read-only."""
-    row = get_year(year)
+    """Every write into a fiscal year passes here: closed years are read-only.
+
+    The share lock (PostgreSQL, MariaDB) makes a concurrent close wait for this write's
+    transaction, and this write wait for a close already under way; SQLite's up-front
+    write lock serializes them anyway.
+    """
+    row = db.session.scalar(
+        select(FiscalYear).where(FiscalYear.year == year).with_for_update(read=True)
+    )
     if row is None:
         raise RuleError(_l("ยังไม่ได้เปิดปีงบประมาณ %(year)s", year=year), status=409)
     if not row.is_open:
@@ -92,16 +101,29 @@ def next_year_to_open() -> int:
     return fiscal_year() if latest is None else latest + 1
 
 
-def open_next_year(admin: User) -> FiscalYear:
-    year = next_year_to_open()
+def open_next_year(admin: User, year: int) -> FiscalYear:
+    """Open `year`, which must be the next one: a double click opens one year, not two."""
+    if year != next_year_to_open():
+        raise RuleError(_l("ปีงบประมาณ %(year)s เปิดไปแล้ว", year=year))
     row = create_year(year)
     audit.record("year_opened", actor=admin, year=year)
-    db.session.commit()
+    _commit_or_refuse(_l("ปีงบประมาณ %(year)s เปิดไปแล้ว", year=year))
     return row
+
+
+def _commit_or_refuse(message) -> None:
+    """Commit; if a concurrent request got there first, the constraint's answer is a 409."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise RuleError(message) from None
 
 
 def close_year(admin: User, year: int, today: date) -> None:
     ensure_open(year)
+    # The exclusive lock waits for writes into the year that are under way.
+    db.session.scalar(select(FiscalYear).where(FiscalYear.year == year).with_for_update())
     last_due = db.session.scalar(select(func.max(Round.due_date)).where(Round.fiscal_year == year))
     if last_due is not None and today < last_due:
         raise RuleError(
@@ -127,7 +149,7 @@ def add_round(admin: User, year: int, months: int) -> Round:
     row = Round(fiscal_year=year, months=months, due_date=default_due_date(year, months))
     db.session.add(row)
     audit.record("round_added", actor=admin, year=year, round=months)
-    db.session.commit()
+    _commit_or_refuse(_l("ปีงบประมาณนี้มีรอบนี้อยู่แล้ว"))
     return row
 
 
@@ -142,6 +164,14 @@ def set_due_date(admin: User, year: int, months: int, due: date) -> None:
     ):
         raise RuleError(_l("วันครบกำหนดไม่สมเหตุสมผล กรุณาตรวจสอบปี (ค.ศ./พ.ศ.)"), status=400)
     row.due_date = due
+    # 'Late' is measured against the due date in force: moving it re-judges what was sent.
+    cutoff = datetime.combine(due + timedelta(days=1), time(), BANGKOK)
+    in_round = select(Indicator.id).where(Indicator.fiscal_year == year)
+    db.session.execute(
+        update(Document)
+        .where(Document.indicator_id.in_(in_round), Document.round_months == months)
+        .values(late=Document.uploaded_at >= cutoff)
+    )
     audit.record("due_date_set", actor=admin, year=year, round=months, due=due.isoformat())
     db.session.commit()
 
@@ -152,7 +182,7 @@ def copy_indicators(admin: User, source: int, target: int) -> tuple[int, int]:
     Returns (copied, skipped). Staff who have left are not carried over.
     """
     ensure_open(target)
-    if source == target or get_year(source) is None:
+    if source >= target or get_year(source) is None:
         raise RuleError(_l("กรุณาเลือกปีงบประมาณต้นทางที่ถูกต้อง"), status=400)
     existing = set(
         db.session.scalars(select(Indicator.code_key).where(Indicator.fiscal_year == target))
@@ -180,5 +210,5 @@ def copy_indicators(admin: User, source: int, target: int) -> tuple[int, int]:
         )
         copied += 1
     audit.record("indicators_copied", actor=admin, year=target, source=source, count=copied)
-    db.session.commit()
+    _commit_or_refuse(_l("มีการคัดลอกตัวชี้วัดเข้าปีนี้พร้อมกัน กรุณาตรวจสอบแล้วลองอีกครั้ง"))
     return copied, skipped

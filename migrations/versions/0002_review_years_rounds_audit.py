@@ -68,6 +68,15 @@ def upgrade():
         batch_op.create_unique_constraint(batch_op.f('uq_documents_replaces_id'), ['replaces_id'])
         batch_op.create_foreign_key(batch_op.f('fk_documents_replaces_id_documents'), 'documents', ['replaces_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_documents_returned_by_id_users'), 'users', ['returned_by_id'], ['id'])
+        batch_op.create_check_constraint(
+            'received_by_whom',
+            "status <> 'received' OR (received_by_id IS NOT NULL AND received_at IS NOT NULL)",
+        )
+        batch_op.create_check_constraint(
+            'returned_by_whom',
+            "status NOT IN ('returned', 'replaced') OR "
+            "(returned_by_id IS NOT NULL AND returned_at IS NOT NULL AND return_reason IS NOT NULL)",
+        )
 
     # Every year that already has indicators becomes an open fiscal year with the default rounds.
     conn = op.get_bind()
@@ -136,6 +145,8 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f('fk_indicators_fiscal_year_fiscal_years'), type_='foreignkey')
 
     with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_documents_returned_by_whom'), type_='check')
+        batch_op.drop_constraint(op.f('ck_documents_received_by_whom'), type_='check')
         batch_op.drop_constraint(batch_op.f('fk_documents_returned_by_id_users'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_documents_replaces_id_documents'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('uq_documents_replaces_id'), type_='unique')
