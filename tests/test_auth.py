@@ -175,3 +175,12 @@ def test_admin_adds_an_account_whose_status_is_dash(login_as, make_user):
         {"username": "NEWBIE", "full_name": "ซ้ำ", "password": "เริ่มต้น-1234"},
     )
     assert duplicate.status_code == 409 and "มีอยู่แล้ว" in duplicate.get_data(as_text=True)
+
+
+def test_deactivating_a_receiver_warns_about_their_indicators(login_as, world):
+    response = login_as(world.officer).post(
+        "auth.set_active", {"active": "0"}, user_id=world.receiver.id, follow_redirects=True
+    )
+    html = response.get_data(as_text=True)
+    assert "ปิดการใช้งานบัญชี ประเสริฐ มั่นคง แล้ว" in html
+    assert f"เป็นผู้รับข้อมูลของตัวชี้วัด {world.indicator.code}" in html

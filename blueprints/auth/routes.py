@@ -4,6 +4,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from blueprints.indicators.services import received_in_open_years
 from errors import RuleError
 from extensions import db
 from models import User
@@ -147,4 +148,16 @@ def set_active(user_id):
         flash(_("เปิดใช้งานบัญชี %(name)s แล้ว", name=user.full_name), "success")
     else:
         flash(_("ปิดการใช้งานบัญชี %(name)s แล้ว", name=user.full_name), "success")
+        orphaned = received_in_open_years(user)
+        if orphaned:
+            codes = ", ".join(f"{i.code} ({i.fiscal_year})" for i in orphaned)
+            flash(
+                _(
+                    "%(name)s เป็นผู้รับข้อมูลของตัวชี้วัด %(codes)s "
+                    "กรุณาเปลี่ยน จนท.รับข้อมูลตัวชี้วัด ที่เมนู บันทึกตัวชี้วัด",
+                    name=user.full_name,
+                    codes=codes,
+                ),
+                "warning",
+            )
     return redirect(url_for("auth.accounts"))

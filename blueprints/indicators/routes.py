@@ -4,7 +4,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints.years.services import get_year
+from blueprints.years.services import get_year, known_years, selected_year
 from errors import RuleError
 from extensions import db
 from models import Indicator
@@ -20,7 +20,7 @@ def render_index(year: int, status: int = 200):
         "indicators/index.html",
         year=year,
         year_row=get_year(year),
-        years=services.known_years(),
+        years=known_years(),
         page=paginate(services.list_indicators(year)),
     ), status
 
@@ -29,7 +29,7 @@ def render_index(year: int, status: int = 200):
 @access(ADMIN)
 def index():
     """List a fiscal year's indicators with receiver and reporters."""
-    return render_index(services.selected_year(request.args.get("year")))
+    return render_index(selected_year(request.args.get("year")))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -49,7 +49,7 @@ def edit(indicator_id):
 def edit_form(indicator: Indicator | None):
     form = IndicatorForm(obj=indicator)
     if indicator is None and not form.is_submitted():
-        form.fiscal_year.data = services.selected_year(request.args.get("year"))
+        form.fiscal_year.data = selected_year(request.args.get("year"))
     if indicator is not None and not form.is_submitted():
         form.receiver.data = indicator.receiver_id
         form.reporters.data = [u.id for u in indicator.reporters]

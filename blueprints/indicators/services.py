@@ -6,14 +6,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 import audit
-from blueprints.years.services import ensure_open
+from blueprints.years.services import MAX_YEAR, MIN_YEAR, ensure_open
 from errors import RuleError
 from extensions import db
 from models import Document, FiscalYear, Indicator, User
 from text import clean_text
-from thai import code_sort_key, fiscal_year, normalize_code, thai_sort_key
-
-MIN_YEAR, MAX_YEAR = 2500, 2700
+from thai import code_sort_key, normalize_code, thai_sort_key
 
 
 def list_indicators(year: int) -> list[Indicator]:
@@ -28,21 +26,14 @@ def list_indicators(year: int) -> list[Indicator]:
     return indicators
 
 
-def known_years() -> list[int]:
-    """Every fiscal year the office has run, newest first (the year switch's links)."""
-    return list(db.session.scalars(select(FiscalYear.year).order_by(FiscalYear.year.desc())))
-
-
-def selected_year(raw: str | None) -> int:
-    """The year a page is about: ?year= when sane, else the current fiscal year if opened,
-    else the newest year there is."""
-    if raw and raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR:
-        return int(raw)
-    current = fiscal_year()
-    years = known_years()
-    if current in years or not years:
-        return current
-    return max(y for y in years if y <= current) if min(years) <= current else years[-1]
+def received_in_open_years(user: User) -> list[Indicator]:
+    """Indicators of open years this person receives (someone must take them over)."""
+    stmt = (
+        select(Indicator)
+        .join(FiscalYear, FiscalYear.year == Indicator.fiscal_year)
+        .where(Indicator.receiver_id == user.id, FiscalYear.closed_at.is_(None))
+    )
+    return sorted(db.session.scalars(stmt), key=lambda i: (i.fiscal_year, code_sort_key(i.code)))
 
 
 def receiver_choices() -> list[User]:

@@ -4,8 +4,7 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints.indicators.services import known_years, selected_year
-from blueprints.years.services import get_year, round_of, rounds_of
+from blueprints.years.services import get_year, known_years, round_of, rounds_of, selected_year
 from errors import RuleError
 from extensions import db, storage
 from labels import ROUND_LABELS

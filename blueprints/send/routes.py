@@ -4,8 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints.indicators.services import MAX_YEAR, MIN_YEAR, known_years
-from blueprints.years.services import open_years, rounds_of
+from blueprints.years.services import MAX_YEAR, MIN_YEAR, known_years, open_years, rounds_of
 from errors import RuleError
 from extensions import db, storage
 from labels import ROUND_LABELS, ROUND_STATES

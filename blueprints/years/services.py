@@ -23,6 +23,7 @@ from models import (
 from thai import BANGKOK, BE_OFFSET, fiscal_year, normalize_code
 
 DUE_AFTER_PERIOD = timedelta(days=15)
+MIN_YEAR, MAX_YEAR = 2500, 2700  # Buddhist era; the URL converters say the same
 
 
 def period_end(year: int, months: int) -> date:
@@ -35,6 +36,23 @@ def period_end(year: int, months: int) -> date:
 
 def default_due_date(year: int, months: int) -> date:
     return period_end(year, months) + DUE_AFTER_PERIOD
+
+
+def known_years() -> list[int]:
+    """Every fiscal year the office has run, newest first (the year switch's links)."""
+    return list(db.session.scalars(select(FiscalYear.year).order_by(FiscalYear.year.desc())))
+
+
+def selected_year(raw: str | None) -> int:
+    """The year a page is about: ?year= when sane, else the current fiscal year if opened,
+    else the newest year there is."""
+    if raw and raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR:
+        return int(raw)
+    current = fiscal_year()
+    years = known_years()
+    if current in years or not years:
+        return current
+    return max(y for y in years if y <= current) if min(years) <= current else years[-1]
 
 
 def get_year(year: int) -> FiscalYear | None:
