@@ -100,7 +100,7 @@ def test_due_in_n_days_and_on_time_flag(login_as, world):
     set_due(YEAR, 9, TODAY)
     reporter = login_as(world.reporter)
     page = reporter.get("send.index").get_data(as_text=True)
-    assert "ครบกำหนดในอีก 3 วัน" in page and "ครบกำหนดวันนี้" in page
+    assert "อีก 3 วัน" in page and "ครบกำหนดวันนี้" in page
     assert "ยังไม่ส่ง" in page
     assert reporter.upload(world.indicator, months="9").status_code == 302
     assert not db.session.scalars(db.select(Document)).one().late  # due today is on time
