@@ -20,6 +20,7 @@ from extensions import babel, csrf, db, login_manager, migrate
 from models import User
 from pagination import list_filters
 from storage import Storage
+from text import small_int
 from thai import fiscal_year, thai_date, thai_datetime
 
 MIGRATIONS_DIR = os.path.join(BASE_DIR, "migrations")
@@ -124,10 +125,11 @@ def register_extensions(app: Flask) -> None:
 def load_user(user_id: str) -> User | None:
     """The cookie holds '<id>.<session version>'; a bumped version means 'logged out'."""
     user_part, _dot, version_part = user_id.partition(".")
-    if not (user_part.isdigit() and version_part.isdigit()) or int(user_part) >= 2**31:
+    uid, version = small_int(user_part), small_int(version_part)
+    if uid is None or version is None:
         return None
-    user = db.session.get(User, int(user_part))
-    if user is None or not user.active or user.session_version != int(version_part):
+    user = db.session.get(User, uid)
+    if user is None or not user.active or user.session_version != version:
         return None
     return user
 

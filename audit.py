@@ -1,6 +1,8 @@
 """The audit trail: one append-only entry per action, written in the action's own transaction."""
 
 import json
+from contextlib import suppress
+from datetime import date
 
 from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
@@ -8,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from extensions import db
 from labels import ROLE_LABELS, ROUND_LABELS
 from models import AuditEntry
+from thai import thai_date
 
 # Action code -> Thai sentence; parameters fill the placeholders when the page renders.
 ACTIONS = {
@@ -70,6 +73,9 @@ def describe(entry: AuditEntry) -> str:
     for key, words in PARAM_WORDS.items():
         if key in params:
             params[key] = str(words.get(params[key], params[key] if params[key] else "-"))
+    if "due" in params:  # stored as an ISO date, read as a Thai one
+        with suppress(ValueError, TypeError):
+            params["due"] = thai_date(date.fromisoformat(params["due"]))
     template = str(ACTIONS.get(entry.action, entry.action))
     try:
         return template % params

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 
+from text import small_int
+
 
 @dataclass
 class Page:
@@ -49,8 +51,8 @@ def list_filters() -> dict:
 
 
 def requested_page() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    page = small_int(request.args.get("page"))
+    return page if page and page < 100_000 else 1
 
 
 def paginate(items: list, per_page: int | None = None) -> Page:

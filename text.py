@@ -3,8 +3,10 @@
 import re
 import unicodedata
 
-# Control characters other than tab and newlines: invisible, and PostgreSQL refuses NUL.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters other than tab and newlines (PostgreSQL refuses NUL), and the
+# bidirectional overrides that can make a title display as something it is not.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def clean_text(value):
@@ -12,3 +14,8 @@ def clean_text(value):
     if not isinstance(value, str):
         return value
     return _CONTROLS.sub("", unicodedata.normalize("NFC", value))
+
+
+def small_int(raw) -> int | None:
+    """ASCII digits only: str.isdigit() accepts '²', which int() then refuses."""
+    return int(raw) if isinstance(raw, str) and _NUMBER.fullmatch(raw) else None

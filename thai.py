@@ -67,13 +67,13 @@ def thai_sort_key(text: str) -> bytes:
     return _collator().getSortKey(text or "")
 
 
-_CODE_PART = re.compile(r"(\d+)")
+_CODE_PART = re.compile(r"([0-9]+)")
 
 
 def code_sort_key(code: str) -> tuple:
     """Natural order for indicator codes: 1.2 before 1.10, 7.1 before 7.1B."""
     parts = _CODE_PART.split(code.strip().lower())
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
+    return tuple((0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in parts if p)
 
 
 def normalize_code(code: str) -> str:

@@ -144,3 +144,86 @@ def test_a_double_click_opens_one_year(login_as, world):
     assert b.post("years.open_next", {"year": str(YEAR + 1)}).status_code == 302
     again = b.post("years.open_next", {"year": str(YEAR + 1)})
     assert again.status_code == 409 and "เปิดไปแล้ว" in again.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "query"),
+    [
+        ("indicators.index", "page=²"),
+        ("indicators.index", "year=²"),
+        ("receive.index", "year=①"),
+        ("send.index", "year=²"),
+        ("audit.index", "user=²&indicator=³"),
+    ],
+)
+def test_unicode_digits_in_numbers_are_ignored(login_as, world, endpoint, query):
+    world.officer.reporter_status = REPORTER
+    db.session.commit()
+    b = login_as(world.officer)
+    assert b.get(b.url(endpoint) + "?" + query).status_code == 200
+
+
+def test_odd_indicator_codes_never_break_the_lists(login_as, world):
+    b = login_as(world.officer)
+    form = {
+        "fiscal_year": str(YEAR),
+        "category": "KRS",
+        "receiver": str(world.receiver.id),
+        "reporters": [str(world.reporter.id)],
+        "name": "ชื่อ",
+    }
+    assert b.post("indicators.create", {**form, "code": "1²"}).status_code == 302
+    too_long = b.post("indicators.create", {**form, "code": "İ" * 32})  # lower() doubles it
+    assert too_long.status_code == 400 and "ยาวเกิน 32" in too_long.get_data(as_text=True)
+    assert b.get("indicators.index").status_code == 200
+    assert login_as(world.receiver).get("receive.round_page", months=6).status_code == 200
+
+
+def test_a_reporter_of_closed_years_only_may_become_general_staff(login_as, world):
+    from blueprints.years.services import get_year
+
+    world.indicator.reporters = [world.other_reporter]
+    old = Indicator(
+        fiscal_year=YEAR,
+        category="KRS",
+        code="4.4",
+        code_key="4.4",
+        name="เก่า",
+        receiver=world.receiver,
+        reporters=[world.reporter],
+    )
+    db.session.add(old)
+    db.session.commit()
+    b = login_as(world.officer)
+    assert (
+        b.post("roles.set_status", {"status": "general"}, user_id=world.reporter.id).status_code
+        == 409
+    )
+    get_year(YEAR).closed_at = now_utc()
+    db.session.commit()
+    assert (
+        b.post("roles.set_status", {"status": "general"}, user_id=world.reporter.id).status_code
+        == 302
+    )
+
+
+def test_a_revision_keeps_the_originals_on_time_verdict(login_as, world, make_document):
+    original = make_document(world.indicator, world.reporter)
+    assert not original.late
+    login_as(world.receiver).post(
+        "receive.return_document", {"reason": "แก้"}, document_id=original.id
+    )
+    round_of(YEAR, 6).due_date = bangkok_date(now_utc()) - timedelta(days=1)  # now past due
+    db.session.commit()
+    reporter = login_as(world.reporter)
+    reporter.open(
+        reporter.url("send.revise", document_id=original.id),
+        method="POST",
+        data={
+            "csrf_token": reporter.csrf_token(),
+            "title": "แก้แล้ว",
+            "file": (io.BytesIO(sample_bytes("pdf")), "แก้.pdf"),
+        },
+    )
+    revision = db.session.scalars(db.select(Document).filter_by(replaces_id=original.id)).one()
+    assert not revision.late

@@ -6,13 +6,14 @@ from audit import ACTIONS, describe
 from extensions import db
 from pagination import requested_page
 from permissions import ADMIN, access
+from text import small_int
 
 from . import bp, services
 
 
 def int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+    value = small_int(request.args.get(name))
+    return value if value and value < 2**31 else None
 
 
 @bp.route("/")

@@ -50,7 +50,7 @@ def authenticate(username: str, password: str) -> User:
     user = find_by_username(username)
     if user is None:
         _verify(_DUMMY_HASH, password)
-        audit.record("login_failed", username=username.strip()[:64])
+        audit.record("login_failed", username=clean_text(username).strip()[:64])
         db.session.commit()
         raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
     now = now_utc()
@@ -59,6 +59,8 @@ def authenticate(username: str, password: str) -> User:
         and user.last_failed_login_at
         and now - user.last_failed_login_at < LOCKOUT_WINDOW
     ):
+        audit.record("login_failed", actor=user, obj=user, username=user.username, locked=True)
+        db.session.commit()
         raise RuleError(_l("เข้าระบบผิดหลายครั้ง กรุณารอ 15 นาทีแล้วลองใหม่ หรือติดต่อผู้ดูแลระบบ"), status=429)
     if not _verify(user.password_hash, password):
         # In SQL, so parallel guesses cannot overwrite each other's count.
@@ -132,6 +134,8 @@ def create_user(
 ) -> User:
     username = clean_text(username).strip().lower()
     full_name, position = clean_text(full_name).strip(), clean_text(position).strip()
+    if len(username) > 64:  # lower() can lengthen some letters
+        raise RuleError(_l("ชื่อผู้ใช้ยาวเกิน 64 ตัวอักษร"), status=400)
     if not username or not full_name:
         raise RuleError(_l("กรุณากรอกชื่อผู้ใช้และชื่อ - นามสกุล"), status=400)
     if find_by_username(username):
@@ -163,6 +167,11 @@ def list_accounts(query: str = "") -> list[User]:
     stmt = select(User)
     query = clean_text(query).strip()
     if query:
-        like = f"%{query.lower()}%"
-        stmt = stmt.where(or_(func.lower(User.full_name).like(like), User.username.like(like)))
+        needle = query.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(User.full_name).contains(needle, autoescape=True),
+                User.username.contains(needle, autoescape=True),
+            )
+        )
     return sorted(db.session.scalars(stmt), key=lambda u: thai_sort_key(u.full_name))

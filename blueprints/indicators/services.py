@@ -84,6 +84,8 @@ def save_indicator(
         raise RuleError(_l("เลือกได้เฉพาะบุคลากรที่เป็นผู้รายงานตัวชี้วัด"), status=400)
 
     key = normalize_code(code)
+    if len(key) > 32:  # lower() can lengthen some letters past the column
+        raise RuleError(_l("รหัสตัวชี้วัดยาวเกิน 32 ตัวอักษร"), status=400)
     clash = select(
         exists().where(
             Indicator.fiscal_year == year,

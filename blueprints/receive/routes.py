@@ -39,7 +39,12 @@ def round_page(months):
     year = selected_year(request.args.get("year"))
     round_row = round_of(year, months)
     if round_row is None:
-        abort(404)
+        if months not in ROUND_LABELS:
+            abort(404)
+        # e.g. the year switch from รอบ 3 เดือน into a year without that round
+        label = ROUND_LABELS[months]
+        flash(_("ปีงบประมาณ %(year)s ไม่มี%(round)s", year=year, round=label), "warning")
+        return redirect(url_for("receive.index", year=year))
     return render_template(
         "receive/round.html",
         year=year,

@@ -7,7 +7,7 @@ from flask_login import current_user
 from errors import RuleError
 from extensions import db
 from models import User
-from pagination import list_filters, paginate
+from pagination import list_filters, paginate, requested_page
 from permissions import ADMIN, access
 
 from . import bp, services
@@ -43,4 +43,4 @@ def set_status(user_id):
         flash(error.message, "error")
         return render_staff(error.status)
     flash(_("บันทึกสถานะของ %(name)s เรียบร้อยแล้ว", name=user.full_name), "success")
-    return redirect(url_for("roles.staff", **list_filters()))
+    return redirect(url_for("roles.staff", page=requested_page(), **list_filters()))

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 import audit
 from errors import RuleError
 from extensions import db
-from models import GENERAL, REPORTER, Indicator, User, indicator_reporters
+from models import GENERAL, REPORTER, FiscalYear, Indicator, User, indicator_reporters
 from text import clean_text
 from thai import code_sort_key, thai_sort_key
 
@@ -18,7 +18,7 @@ def list_staff(query: str = "", position: str = "") -> list[User]:
     stmt = select(User).where(User.active.is_(True))
     query, position = clean_text(query).strip(), clean_text(position)
     if query:
-        stmt = stmt.where(func.lower(User.full_name).like(f"%{query.lower()}%"))
+        stmt = stmt.where(func.lower(User.full_name).contains(query.lower(), autoescape=True))
     if position:
         stmt = stmt.where(User.position == position)
     return sorted(db.session.scalars(stmt), key=lambda u: thai_sort_key(u.full_name))
@@ -30,10 +30,12 @@ def positions() -> list[str]:
 
 
 def reported_indicators(user: User) -> list[Indicator]:
+    """Indicators of open years this person reports on (closed years are history)."""
     stmt = (
         select(Indicator)
         .join(indicator_reporters, indicator_reporters.c.indicator_id == Indicator.id)
-        .where(indicator_reporters.c.user_id == user.id)
+        .join(FiscalYear, FiscalYear.year == Indicator.fiscal_year)
+        .where(indicator_reporters.c.user_id == user.id, FiscalYear.closed_at.is_(None))
     )
     return sorted(db.session.scalars(stmt), key=lambda i: (i.fiscal_year, code_sort_key(i.code)))
 

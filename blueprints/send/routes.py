@@ -12,6 +12,7 @@ from models import Document, Indicator
 from pagination import paginate
 from permissions import REPORTER, access
 from storage import FileTooLarge
+from text import small_int
 from thai import bangkok_date, now_utc
 
 from . import bp, services
@@ -20,9 +21,9 @@ from .forms import AttachForm, RevisionForm, TitleForm
 
 def requested_years() -> tuple[int | None, list[int]]:
     """?year=N for one year; without it, every open year (round 12 runs into October)."""
-    raw = request.args.get("year", "")
-    if raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR:
-        return int(raw), [int(raw)]
+    year = small_int(request.args.get("year"))
+    if year is not None and MIN_YEAR <= year <= MAX_YEAR:
+        return year, [year]
     return None, open_years()
 
 

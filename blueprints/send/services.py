@@ -113,6 +113,7 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         raise RuleError(_l("กรุณาเลือกไฟล์แนบ"), status=400)
     indicator_id, year, due = indicator.id, indicator.fiscal_year, round_row.due_date
     user_id, replaces_id = user.id, (replaces.id if replaces is not None else None)
+    original_late = replaces.late if replaces is not None else None
     # End the transaction before copying up to MAX_UPLOAD_MB: on SQLite it holds the write
     # lock, and other staff's clicks must not wait for a slow upload.
     db.session.commit()
@@ -140,7 +141,8 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         uploaded_by_id=user_id,
         uploaded_at=now,
         status=SENT,
-        late=is_late(now, due),
+        # A revision keeps its original's verdict: the return, not the reporter, made it later.
+        late=original_late if replaces_id is not None else is_late(now, due),
         replaces_id=replaces_id,
     )
     try:

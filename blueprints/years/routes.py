@@ -10,6 +10,7 @@ from errors import RuleError
 from labels import ROUND_LABELS
 from models import OPTIONAL_ROUND_MONTHS
 from permissions import ADMIN, access
+from text import small_int
 from thai import bangkok_date, now_utc
 
 from . import bp, services
@@ -41,10 +42,10 @@ def run(action):
 
 
 def form_int(name: str) -> int:
-    raw = request.form.get(name, "")
-    if not raw.isdigit() or len(raw) > 4:
+    value = small_int(request.form.get(name))
+    if value is None or value > 9999:
         raise RuleError(_("ข้อมูลที่ส่งมาไม่ถูกต้อง"), status=400)
-    return int(raw)
+    return value
 
 
 @bp.route("/")

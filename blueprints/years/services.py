@@ -20,7 +20,8 @@ from models import (
     User,
     utcnow,
 )
-from thai import BANGKOK, BE_OFFSET, fiscal_year, normalize_code
+from text import small_int
+from thai import BANGKOK, BE_OFFSET, fiscal_year, normalize_code, thai_date
 
 DUE_AFTER_PERIOD = timedelta(days=15)
 MIN_YEAR, MAX_YEAR = 2500, 2700  # Buddhist era; the URL converters say the same
@@ -46,8 +47,9 @@ def known_years() -> list[int]:
 def selected_year(raw: str | None) -> int:
     """The year a page is about: ?year= when sane, else the current fiscal year if opened,
     else the newest year there is."""
-    if raw and raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR:
-        return int(raw)
+    year = small_int(raw)
+    if year is not None and MIN_YEAR <= year <= MAX_YEAR:
+        return year
     current = fiscal_year()
     years = known_years()
     if current in years or not years:
@@ -139,19 +141,35 @@ def _commit_or_refuse(message) -> None:
 
 
 def close_year(admin: User, year: int, today: date) -> None:
-    ensure_open(year)
-    # The exclusive lock waits for writes into the year that are under way.
-    db.session.scalar(select(FiscalYear).where(FiscalYear.year == year).with_for_update())
+    # Exclusive lock first (never a shared one upgraded: two closes would deadlock); it
+    # waits for writes into the year that are under way.
+    row = db.session.scalar(select(FiscalYear).where(FiscalYear.year == year).with_for_update())
+    if row is None or not row.is_open:
+        ensure_open(year)  # raises the right message
+    pending = db.session.scalar(
+        select(func.count(Document.id))
+        .join(Indicator, Indicator.id == Document.indicator_id)
+        .where(Indicator.fiscal_year == year, Document.status == "sent")
+    )
+    if pending:
+        # Receivers' work first; a document returned and never revised does not hold the
+        # year open forever (its reporter may have left).
+        raise RuleError(
+            _l(
+                "ยังปิดปีงบประมาณ %(year)s ไม่ได้ มีเอกสารรอจัดเก็บ %(n)s รายการ",
+                year=year,
+                n=pending,
+            )
+        )
     last_due = db.session.scalar(select(func.max(Round.due_date)).where(Round.fiscal_year == year))
     if last_due is not None and today < last_due:
         raise RuleError(
             _l(
                 "ยังปิดปีงบประมาณ %(year)s ไม่ได้ จนกว่าจะถึงวันครบกำหนดรอบสุดท้าย (%(due)s)",
                 year=year,
-                due=last_due.isoformat(),
+                due=thai_date(last_due),
             )
         )
-    row = get_year(year)
     row.closed_at = utcnow()
     row.closed_by_id = admin.id
     audit.record("year_closed", actor=admin, year=year)
@@ -223,7 +241,7 @@ def copy_indicators(admin: User, source: int, target: int) -> tuple[int, int]:
                 code_key=old.code_key,
                 name=old.name,
                 receiver_id=old.receiver_id,
-                reporters=[u for u in old.reporters if u.active],
+                reporters=[u for u in old.reporters if u.active and u.is_reporter],
             )
         )
         copied += 1
