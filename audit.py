@@ -67,6 +67,12 @@ def record(action: str, *, actor=None, obj=None, indicator_id=None, **params) ->
     return entry
 
 
+def record_document(action: str, actor, document, **params) -> AuditEntry:
+    """An entry about a document: filed under its indicator, named by its title."""
+    params.setdefault("title", document.title)
+    return record(action, actor=actor, obj=document, indicator_id=document.indicator_id, **params)
+
+
 def describe(entry: AuditEntry) -> str:
     """The entry as a sentence in the reader's language."""
     params = json.loads(entry.params or "{}")

@@ -120,13 +120,7 @@ def store_document(user: User, document: Document) -> None:
     values = {"status": RECEIVED, "received_by_id": user.id, "received_at": now_utc()}
     if not _transition(document, SENT, values):
         raise RuleError(ALREADY_HANDLED)
-    audit.record(
-        "document_received",
-        actor=user,
-        obj=document,
-        indicator_id=document.indicator_id,
-        title=document.title,
-    )
+    audit.record_document("document_received", user, document)
     db.session.commit()
 
 
@@ -151,14 +145,7 @@ def return_document(user: User, document: Document, reason: str) -> None:
     }
     if not _transition(document, SENT, values):
         raise RuleError(ALREADY_HANDLED)
-    audit.record(
-        "document_returned",
-        actor=user,
-        obj=document,
-        indicator_id=document.indicator_id,
-        title=document.title,
-        reason=reason,
-    )
+    audit.record_document("document_returned", user, document, reason=reason)
     db.session.commit()
 
 
@@ -171,25 +158,12 @@ def undo_receipt(user: User, document: Document, reason: str) -> None:
     values = {"status": SENT, "received_by_id": None, "received_at": None}
     if not _transition(document, RECEIVED, values):
         raise RuleError(_l("เอกสารนี้ไม่ได้อยู่ในสถานะรับแล้ว"))
-    audit.record(
-        "receipt_undone",
-        actor=user,
-        obj=document,
-        indicator_id=document.indicator_id,
-        title=document.title,
-        reason=reason,
-    )
+    audit.record_document("receipt_undone", user, document, reason=reason)
     db.session.commit()
 
 
 def record_download(user: User, document: Document) -> None:
-    audit.record(
-        "document_downloaded",
-        actor=user,
-        obj=document,
-        indicator_id=document.indicator_id,
-        title=document.title,
-    )
+    audit.record_document("document_downloaded", user, document)
     db.session.commit()
 
 
