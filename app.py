@@ -3,7 +3,7 @@
 import os
 import secrets
 
-from flask import Flask, redirect, render_template, request
+from flask import Flask, current_app, g, redirect, render_template, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -11,14 +11,17 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 import permissions
+import phpsession
+from blueprints.auth import portal
 from config import BASE_DIR, Config
+from errors import RuleError
 from extensions import babel, csrf, db, login_manager, migrate
 from models import User
 from pagination import list_filters
+from proxies import TrustedProxies, parse_networks
 from storage import Storage
 from text import small_int
 from thai import fiscal_year, thai_date, thai_datetime
@@ -73,9 +76,34 @@ def configure(app: Flask, config: dict | None) -> None:
             raise RuntimeError("REPORTS_SECRET_KEY must be set in production")
         app.config["SECRET_KEY"] = development_secret(app.instance_path)
 
-    proxies = int(app.config["TRUSTED_PROXIES"])
-    if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    check_auth_mode(app.config)
+    networks = parse_networks(app.config["TRUSTED_PROXIES"])
+    app.config["TRUSTED_PROXY_NETWORKS"] = networks
+    identity_headers = tuple(
+        app.config[key] for key in ("AUTH_HEADER_USER", "AUTH_HEADER_NAME", "AUTH_HEADER_POSITION")
+    )
+    app.wsgi_app = TrustedProxies(app.wsgi_app, networks, identity_headers)
+
+
+AUTH_MODES = ("local", "header", "php-session", "token")
+
+
+def check_auth_mode(config) -> None:
+    """A mode that cannot work safely refuses to start, rather than letting everyone in."""
+    mode = config["AUTH_MODE"]
+    if mode not in AUTH_MODES:
+        raise RuntimeError(f"REPORTS_AUTH_MODE must be one of {', '.join(AUTH_MODES)}")
+    if mode == "header" and not config["TRUSTED_PROXIES"]:
+        raise RuntimeError("header mode needs REPORTS_TRUSTED_PROXIES (the nginx address)")
+    if mode == "token" and len(config["HANDOFF_SECRET"] or "") < 32:
+        raise RuntimeError("token mode needs REPORTS_HANDOFF_SECRET of at least 32 characters")
+    if mode == "php-session":
+        if config["PHP_SESSION_SERIALIZE_HANDLER"] not in phpsession.HANDLERS:
+            raise RuntimeError(
+                f"REPORTS_PHP_SESSION_SERIALIZE_HANDLER must be one of {phpsession.HANDLERS}"
+            )
+        if config["PHP_SESSION_SAVE_HANDLER"] not in ("files", "redis"):
+            raise RuntimeError("REPORTS_PHP_SESSION_SAVE_HANDLER must be files or redis")
 
 
 def development_secret(instance_path: str) -> str:
@@ -120,10 +148,14 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)
+    login_manager.request_loader(load_portal_user)
+    app.before_request(ask_portal_first)
 
 
 def load_user(user_id: str) -> User | None:
     """The cookie holds '<id>.<session version>'; a bumped version means 'logged out'."""
+    if portal.per_request():
+        return None  # the portal answers for each request; a cookie of ours proves nothing
     user_part, _dot, version_part = user_id.partition(".")
     uid, version = small_int(user_part), small_int(version_part)
     if uid is None or version is None:
@@ -132,6 +164,38 @@ def load_user(user_id: str) -> User | None:
     if user is None or not user.active or user.session_version != version:
         return None
     return user
+
+
+def load_portal_user(_request) -> User | None:
+    """header and php-session modes: the portal's answer for this very request."""
+    if not portal.per_request():
+        return None
+    try:
+        identity = portal.current_identity()
+    except RuleError as error:
+        g.portal_error = error  # raised in ask_portal_first, where an error page can render
+        return None
+    user = portal.sync_user(identity) if identity else None
+    if user is not None and session.get("portal_user") != user.username:
+        # Another person logged into the portal in this browser: nothing of the last
+        # person's session (messages, form state) may carry over.
+        session.clear()
+        session["portal_user"] = user.username
+    return user
+
+
+def ask_portal_first():
+    """Before the access check: settle who this is, or why the portal could not say."""
+    if not portal.per_request() or request.endpoint == "static":
+        return
+    if current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies:
+        # A remember cookie from an earlier local login would hide the portal's answer.
+        session["_remember"] = "clear"  # Flask-Login then ignores and deletes it
+    if current_user.is_authenticated:  # asks the portal, once per request
+        return
+    error = g.pop("portal_error", None)
+    if error is not None:
+        raise error
 
 
 def tune_sqlite(engine) -> None:
@@ -180,6 +244,7 @@ ERROR_MESSAGES = {
     404: _l("ไม่พบหน้าหรือข้อมูลที่ต้องการ"),
     405: _l("ไม่สามารถดำเนินการด้วยวิธีนี้ได้"),
     413: _l("ไฟล์มีขนาดใหญ่เกินกำหนด"),
+    503: _l("ระบบไม่พร้อมให้บริการชั่วคราว"),
     500: _l("ระบบขัดข้อง กรุณาลองใหม่อีกครั้ง หากยังพบปัญหาโปรดแจ้งผู้ดูแลระบบ"),
 }
 
@@ -198,6 +263,12 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(_error):
         return render_error(400, _("แบบฟอร์มหมดอายุหรือไม่ถูกต้อง กรุณาโหลดหน้าใหม่แล้วลองอีกครั้ง"))
+
+    @app.errorhandler(RuleError)
+    def rule_error(error):
+        # Raised outside a route's own handling, e.g. while asking the portal who this is.
+        db.session.rollback()
+        return render_error(error.status, error.message)
 
     @app.errorhandler(HTTPException)
     def http_error(error):
@@ -224,6 +295,7 @@ def register_template_helpers(app: Flask) -> None:
             "menu": visible_menu(current_user) if current_user.is_authenticated else [],
             "current_fiscal_year": fiscal_year(),
             "max_upload_bytes": app.config["MAX_UPLOAD_BYTES"],
+            "portal_login": portal.per_request(),
         }
 
 

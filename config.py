@@ -23,7 +23,9 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = False  # set REPORTS_SESSION_COOKIE_SECURE=true behind HTTPS
+    # Over HTTPS the cookies are marked Secure on their own (see app.ReportsSessionInterface);
+    # true forces it for a site that is only ever served over HTTPS.
+    SESSION_COOKIE_SECURE = False
 
     # A reporter may fill the attach form slowly at a deadline; an hour is too short.
     WTF_CSRF_TIME_LIMIT = 8 * 3600
@@ -32,5 +34,38 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = "Asia/Bangkok"
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-    # Proxies in front of us (ProxyFix counts); 0 trusts no forwarded header at all.
-    TRUSTED_PROXIES = 0
+    # Addresses or networks of the web servers in front of us ("127.0.0.1,::1"). Forwarded
+    # headers, and X-Remote-User, count only when the connection itself comes from one of them.
+    TRUSTED_PROXIES = ""
+    # Host names the site answers to (a list); None accepts any, as in development.
+    TRUSTED_HOSTS = None
+
+    # Who the user is: "local" (our login page), "header" (X-Remote-User from the web server,
+    # asked of the portal), "php-session" (the portal's PHP session) or "token" (a signed
+    # one-time link from the portal's menu). See deploy/README.md.
+    AUTH_MODE = "local"
+    # Where the portal logs people in and out; our login and logout links lead there.
+    PORTAL_LOGIN_URL = "/myoffice/"
+    PORTAL_LOGOUT_URL = "/myoffice/"
+    # header mode: the headers nginx sets (after asking the portal); values percent-encoded.
+    AUTH_HEADER_USER = "X-Remote-User"
+    AUTH_HEADER_NAME = "X-Remote-Name"
+    AUTH_HEADER_POSITION = "X-Remote-Position"
+    # php-session mode: where and how the portal's PHP keeps its sessions.
+    PHP_SESSION_COOKIE = "PHPSESSID"
+    PHP_SESSION_SAVE_HANDLER = "files"  # or "redis"
+    PHP_SESSION_SAVE_PATH = "/var/lib/php/sessions"  # PHP's session.save_path ("N;/path" too)
+    PHP_SESSION_REDIS_URL = "redis://127.0.0.1:6379/0"
+    PHP_SESSION_REDIS_PREFIX = "PHPREDIS_SESSION:"
+    PHP_SESSION_SERIALIZE_HANDLER = "php"  # PHP's session.serialize_handler
+    PHP_SESSION_CHARSET = "utf-8"  # older Thai portals write tis-620
+    # A session file untouched this long is one PHP's garbage collector may already have
+    # deleted (session.gc_maxlifetime); 0 trusts any file that still exists.
+    PHP_SESSION_MAX_AGE = 1440
+    # $_SESSION keys; a dot reaches into an array, as in "user.login".
+    PHP_SESSION_USER_KEY = "username"
+    PHP_SESSION_NAME_KEY = "fullname"
+    PHP_SESSION_POSITION_KEY = "position"
+    # token mode: the secret shared with the portal, and how long a link stays usable.
+    HANDOFF_SECRET = None
+    HANDOFF_MAX_AGE = 60

@@ -12,6 +12,8 @@ class MenuEntry:
     label: str
     endpoint: str
     level: str
+    # Shown only to staff with a password here (not to those who come from the portal).
+    local_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ MENU = (
         _l("บัญชีผู้ใช้"),
         (
             MenuEntry(_l("จัดการบัญชีผู้ใช้"), "auth.accounts", ADMIN),
-            MenuEntry(_l("เปลี่ยนรหัสผ่าน"), "auth.change_password", LOGIN),
+            MenuEntry(_l("เปลี่ยนรหัสผ่าน"), "auth.change_password", LOGIN, local_password=True),
         ),
     ),
 )
@@ -48,9 +50,14 @@ MENU = (
 
 def visible_menu(user) -> list[MenuGroup]:
     """Only the groups and entries this user may open; an empty group is not shown."""
+    from blueprints.auth.services import has_local_password
+
+    local = has_local_password(user)
     groups = []
     for group in MENU:
-        entries = tuple(e for e in group.entries if may(user, e.level))
+        entries = tuple(
+            e for e in group.entries if may(user, e.level) and (local or not e.local_password)
+        )
         if entries:
             groups.append(MenuGroup(group.title, entries))
     return groups

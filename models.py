@@ -230,3 +230,12 @@ class AuditEntry(db.Model):
     ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
 
     actor: Mapped[User | None] = relationship()
+
+
+class HandoffNonce(db.Model):
+    """A portal link's nonce, kept until the link could no longer be used: used once, ever."""
+
+    __tablename__ = "handoff_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,17 +1,17 @@
 """Login, logout, the menu page, own password, and the admin's account page."""
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from blueprints.indicators.services import received_in_open_years
 from errors import RuleError
-from extensions import db
+from extensions import csrf, db
 from models import User
 from pagination import paginate
 from permissions import ADMIN, LOGIN, PUBLIC, access
 
-from . import bp, services
+from . import bp, portal, services
 from .forms import ChangePasswordForm, CreateUserForm, LoginForm, ResetPasswordForm
 
 
@@ -25,7 +25,12 @@ def index():
 @bp.route("/login", methods=["GET", "POST"])
 @access(PUBLIC)
 def login():
-    """Log in with username and password."""
+    """Log in with username and password (or, behind the portal, go and log in there)."""
+    if portal.per_request():
+        if current_user.is_authenticated:
+            return redirect(url_for("auth.index"))
+        # Our own form would be a second login; the portal is where staff log in.
+        return render_template("auth/portal_login.html"), 401
     form = LoginForm()
     if form.validate_on_submit():
         try:
@@ -53,6 +58,10 @@ def safe_next(target: str | None) -> str | None:
 @access(LOGIN)
 def logout():
     """Log out: the session ends on the server too, so a copied cookie stops working."""
+    if portal.per_request():
+        # Only the portal can end the portal's login, and with it the access here.
+        session.clear()
+        return redirect(current_app.config["PORTAL_LOGOUT_URL"])
     services.logout(current_user)
     session.clear()
     logout_user()  # after clear(): it leaves the note that deletes the remember cookie
@@ -64,6 +73,8 @@ def logout():
 @access(LOGIN)
 def change_password():
     """Change one's own password; other sessions of this user end."""
+    if not services.has_local_password(current_user):
+        raise RuleError(_("บัญชีนี้เข้าระบบผ่านพอร์ทัล กรุณาเปลี่ยนรหัสผ่านที่พอร์ทัล"), status=404)
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
@@ -78,6 +89,39 @@ def change_password():
         return redirect(url_for("auth.index"))
     status = 400 if form.is_submitted() else 200
     return render_template("auth/password.html", form=form), status
+
+
+@bp.route("/handoff")
+@access(PUBLIC)
+def handoff():
+    """token mode: the portal's menu link, signed and usable once, logs its user in here."""
+    if portal.mode() != "token":
+        abort(404)
+    if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "same-site"):
+        # A link planted on another site could log a victim in as the planter (login CSRF).
+        raise RuleError(portal.BAD_LINK, status=403)
+    user = portal.login_from_token(request.args.get("token"))
+    next_url = safe_next(request.args.get("next"))
+    session.clear()  # nothing of an earlier login in this browser survives (session fixation)
+    login_user(user)
+    return redirect(next_url or url_for("auth.index"))
+
+
+handoff.writes_on_get = True  # the nonce, and perhaps a new account
+
+
+@bp.route("/handoff/logout", methods=["POST"])
+@access(PUBLIC)
+@csrf.exempt  # called by the portal's server, not a browser; the HMAC stands in for CSRF
+def handoff_logout():
+    """token mode: the portal's logout ends this user's sessions here too."""
+    if portal.mode() != "token":
+        abort(404)
+    try:
+        known = portal.logout_from_token(request.form.get("token"))
+    except RuleError as error:
+        return {"ok": False, "error": error.message}, error.status
+    return {"ok": True, "ended": known}
 
 
 def render_accounts(form=None, status=200):

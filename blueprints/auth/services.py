@@ -84,6 +84,14 @@ def authenticate(username: str, password: str) -> User:
     return user
 
 
+def has_local_password(user: User) -> bool:
+    """Staff who arrive from the portal have no password here, and behind a per-request
+    portal login nobody uses one."""
+    from . import portal
+
+    return not portal.per_request() and user.password_hash != portal.UNUSABLE_PASSWORD
+
+
 def end_sessions(user: User) -> None:
     """Every cookie issued so far, on every device, stops working (caller commits)."""
     user.session_version += 1
