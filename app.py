@@ -300,9 +300,14 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from commands import create_user_command, init_db_command, seed_demo_command
+    from commands import (
+        create_user_command,
+        init_db_command,
+        seed_demo_command,
+        set_admin_command,
+    )
 
-    for command in (init_db_command, create_user_command, seed_demo_command):
+    for command in (init_db_command, create_user_command, set_admin_command, seed_demo_command):
         app.cli.add_command(command)
 
 

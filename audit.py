@@ -21,6 +21,8 @@ ACTIONS = {
     "password_reset": _l("ตั้งรหัสผ่านใหม่ให้ %(name)s"),
     "account_created": _l("เพิ่มบัญชี %(name)s (%(username)s)"),
     "account_from_portal": _l("เพิ่มบัญชี %(name)s (%(username)s) จากการเข้าระบบผ่านพอร์ทัล"),
+    "admin_granted": _l("ให้สิทธิ์ผู้ดูแลแก่ %(name)s (คำสั่ง set-admin)"),
+    "admin_revoked": _l("ถอนสิทธิ์ผู้ดูแลของ %(name)s (คำสั่ง set-admin)"),
     "account_deactivated": _l("ปิดการใช้งานบัญชี %(name)s"),
     "account_activated": _l("เปิดใช้งานบัญชี %(name)s"),
     "role_changed": _l("เปลี่ยนสถานะของ %(name)s จาก %(old)s เป็น %(new)s"),

@@ -1,4 +1,4 @@
-"""The command line: flask --app app init-db | create-user | seed-demo."""
+"""The command line: flask --app app init-db | create-user | set-admin | seed-demo."""
 
 import click
 from flask import current_app
@@ -40,6 +40,30 @@ def create_user_command(username, full_name, position, admin, password):
     except RuleError as error:
         raise click.ClickException(str(error.message)) from None
     click.echo(f"เพิ่มผู้ใช้ {user.username} ({user.full_name}) แล้ว")
+
+
+@click.command("set-admin")
+@click.argument("username")
+@click.option("--remove", is_flag=True, help="ถอนสิทธิ์ผู้ดูแล")
+@with_appcontext
+def set_admin_command(username, remove):
+    """Make an account the officer (admin), e.g. one the portal's login created."""
+    import audit
+    from blueprints.auth.services import end_sessions, find_by_username
+
+    user = find_by_username(username)
+    if user is None:
+        raise click.ClickException(
+            f"ไม่พบผู้ใช้ {username} (ผู้ที่เข้าจากพอร์ทัลจะมีบัญชีหลังจากเข้าระบบครั้งแรก)"
+        )
+    user.is_admin = not remove
+    end_sessions(user)  # menus and rights are re-read on the next request
+    audit.record("admin_revoked" if remove else "admin_granted", obj=user, name=user.full_name)
+    db.session.commit()
+    if remove:
+        click.echo(f"ถอนสิทธิ์ผู้ดูแลของ {user.username} ({user.full_name}) แล้ว")
+    else:
+        click.echo(f"{user.username} ({user.full_name}) เป็นผู้ดูแลแล้ว")
 
 
 @click.command("seed-demo")

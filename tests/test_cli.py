@@ -64,6 +64,33 @@ def test_create_user_with_and_without_password_option(fresh_app):
     assert Browser(fresh_app).login("manee", "รหัสผ่าน1234").status_code == 302
 
 
+def test_set_admin_makes_a_portal_user_the_officer(fresh_app, tmp_path):
+    """The first officer of a portal-login installation is named on the command line."""
+    fresh_app.config.update(
+        AUTH_MODE="php-session", PHP_SESSION_SAVE_PATH=str(tmp_path), PHP_SESSION_MAX_AGE=0
+    )
+    runner = fresh_app.test_cli_runner()
+    runner.invoke(args=["init-db"])
+    unknown = runner.invoke(args=["set-admin", "somchai"])
+    assert unknown.exit_code != 0 and "ไม่พบผู้ใช้ somchai" in unknown.output
+
+    sid = "a" * 26
+    (tmp_path / f"sess_{sid}").write_bytes(
+        'username|s:7:"somchai";fullname|s:28:"สมชาย ใจดี";'.encode()
+    )
+    browser = Browser(fresh_app)
+    browser.client.set_cookie("PHPSESSID", sid)
+    assert "จัดการบัญชีผู้ใช้" not in browser.get("auth.index").get_data(as_text=True)
+
+    granted = runner.invoke(args=["set-admin", "SomChai"])
+    assert granted.exit_code == 0, granted.output
+    assert "จัดการบัญชีผู้ใช้" in browser.get("auth.index").get_data(as_text=True)
+
+    revoked = runner.invoke(args=["set-admin", "somchai", "--remove"])
+    assert revoked.exit_code == 0, revoked.output
+    assert browser.get("auth.accounts").status_code == 403
+
+
 def test_seed_demo_fills_an_empty_database_once(fresh_app):
     runner = fresh_app.test_cli_runner()
     runner.invoke(args=["init-db"])
