@@ -53,9 +53,7 @@ def set_admin_command(username, remove):
 
     user = find_by_username(username)
     if user is None:
-        raise click.ClickException(
-            f"ไม่พบผู้ใช้ {username} (ผู้ที่เข้าจากพอร์ทัลจะมีบัญชีหลังจากเข้าระบบครั้งแรก)"
-        )
+        raise click.ClickException(f"ไม่พบผู้ใช้ {username} (ผู้ที่เข้าจากพอร์ทัลจะมีบัญชีหลังจากเข้าระบบครั้งแรก)")
     user.is_admin = not remove
     end_sessions(user)  # menus and rights are re-read on the next request
     audit.record("admin_revoked" if remove else "admin_granted", obj=user, name=user.full_name)

@@ -25,7 +25,7 @@ TRUSTED_PROXY = "127.0.0.1"  # nginx connects from here; 127.0.0.2 plays an outs
 def tools() -> dict:
     fpm = sorted(glob.glob("/usr/sbin/php-fpm*"))
     return {
-        "nginx": shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None),
+        "nginx": shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin"),
         "php-fpm": fpm[-1] if fpm else None,
         "openssl": shutil.which("openssl"),
     }
@@ -81,9 +81,22 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     if not cert.exists():
         subprocess.run(
             [
-                tools()["openssl"], "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                "-keyout", str(key), "-out", str(cert),
+                tools()["openssl"],
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
             ],
             check=True,
             capture_output=True,
@@ -212,7 +225,6 @@ php_admin_value[session.use_strict_mode] = 1
 php_admin_value[session.cookie_httponly] = 1
 """
         )
-        log = self.base / "php-fpm.log"
         command = [tools()["php-fpm"], "--nodaemonize", "--fpm-config", str(conf)]
         if os.geteuid() == 0:
             command.append("--allow-to-run-as-root")

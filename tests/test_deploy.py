@@ -27,7 +27,8 @@ from thai import fiscal_year, normalize_code
 
 missing = [name for name, path in tools().items() if not path]
 if missing and not IN_CI:
-    pytest.skip(f"needs {', '.join(missing)} (apt-get install nginx php-fpm)", allow_module_level=True)
+    reason = f"needs {', '.join(missing)} (apt-get install nginx php-fpm php-redis openssl)"
+    pytest.skip(reason, allow_module_level=True)
 
 PREFIX = "/myoffice/reports"
 STAFF = {"somchai": ("portal-pass-1", "สมชาย ใจดี"), "malee": ("portal-pass-2", "มาลี ศรีสุข")}
@@ -206,9 +207,7 @@ def test_over_https_with_a_self_signed_certificate(stacks):
     plain = Person(stack)
     plain.portal_login("malee")
     plain.open_module()
-    assert [c.secure for c in plain.http.cookies if c.name == "myoffice_reports_session"] == [
-        False
-    ]
+    assert [c.secure for c in plain.http.cookies if c.name == "myoffice_reports_session"] == [False]
 
 
 @pytest.mark.skipif(not redis_reachable() and not IN_CI, reason="Redis is not running")

@@ -34,7 +34,6 @@ from models import (
 from tests.conftest import Browser, count_queries
 from thai import normalize_code
 
-
 # GET endpoints that are not pages: the portal's one-time login link only redirects.
 NOT_PAGES = {"auth.handoff"}
 
