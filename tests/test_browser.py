@@ -5,36 +5,24 @@ fixtures create is what the browser sees. Controls are found by role and label o
 also proves each one has an accessible name.
 """
 
-import os
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app import mount
 from extensions import db
 from models import REPORTER, Document
-from tests.conftest import IN_CI, PASSWORD
+from tests.conftest import PASSWORD
 from tests.samples import sample_bytes
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-# The machine's network is closed: without these Chromium keeps dialling out (and failing).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
     "phone": {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True},
@@ -45,21 +33,6 @@ CODE = "2.1.1"
 INDICATOR_NAME = "ร้อยละของหน่วยงานที่ดำเนินการตามมาตรการประหยัดพลังงานภาครัฐ"
 TITLE = "โครงการประชุมเชิงปฏิบัติการ"
 MENU = "เมนู"
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing (Debian: apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

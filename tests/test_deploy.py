@@ -322,3 +322,44 @@ def test_deploy_files_point_at_what_exists():
     for path in re.findall(r"/opt/myoffice-reports/([\w./-]+)", site):
         assert (DEPLOY.parent / path).exists(), path
     assert os.path.exists(DEPLOY / "nginx" / "reports-auth-header.conf")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("mode", ["header", "token"])
+def test_in_a_real_browser_over_https(stacks, chromium, mode):
+    """In Chromium over HTTPS: log in at the portal, click its menu item, send a file through
+    the module's own form, log out at the portal, and the module is closed."""
+    from playwright.sync_api import expect
+
+    stack = stacks(mode)
+    context = chromium.new_context(ignore_https_errors=True, locale="th-TH")
+    page = context.new_page()
+    try:
+        page.goto(stack.url("/myoffice/login.php", https=True))
+        page.fill("#username", "somchai")
+        page.fill("#password", STAFF["somchai"][0])
+        page.get_by_role("button", name="เข้าสู่ระบบ").click()
+        page.locator("#reports-token" if mode == "token" else "#reports").click()
+        expect(page.locator("header")).to_contain_text("สมชาย ใจดี")
+        assert page.url.startswith(stack.url(PREFIX + "/", https=True))
+
+        indicator_id = make_reporter(stack, "somchai")
+        page.goto(stack.url(f"{PREFIX}/send/indicator/{indicator_id}/attach", https=True))
+        page.get_by_label("รอบ 6 เดือน", exact=True).check()
+        page.get_by_label("ชื่อรายการ", exact=True).fill("ส่งผ่านเบราว์เซอร์")
+        page.get_by_label("ไฟล์แนบ", exact=True).set_input_files(
+            {"name": "ผลงาน.pdf", "mimeType": "application/pdf", "buffer": sample_bytes("pdf")}
+        )
+        page.get_by_role("button", name="บันทึกการส่ง").click()
+        expect(page.get_by_role("status")).to_contain_text("ส่งเอกสารเรียบร้อยแล้ว")
+        assert all(c["secure"] for c in context.cookies() if c["name"].startswith("myoffice"))
+
+        page.goto(stack.url("/myoffice/logout.php", https=True))
+        page.goto(stack.url(PREFIX + "/send/", https=True))
+        expect(page.locator("body")).not_to_contain_text("สมชาย ใจดี")
+        assert urlsplit(page.url).path in ("/myoffice/login.php", PREFIX + "/login")
+    except Exception:
+        print(stack.logs())
+        raise
+    finally:
+        context.close()
