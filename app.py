@@ -78,7 +78,6 @@ def configure(app: Flask, config: dict | None) -> None:
 
     check_auth_mode(app.config)
     networks = parse_networks(app.config["TRUSTED_PROXIES"])
-    app.config["TRUSTED_PROXY_NETWORKS"] = networks
     identity_headers = tuple(
         app.config[key] for key in ("AUTH_HEADER_USER", "AUTH_HEADER_NAME", "AUTH_HEADER_POSITION")
     )
