@@ -92,7 +92,7 @@ def check_auth_mode(config) -> None:
     mode = config["AUTH_MODE"]
     if mode not in AUTH_MODES:
         raise RuntimeError(f"REPORTS_AUTH_MODE must be one of {', '.join(AUTH_MODES)}")
-    if mode == "header" and not config["TRUSTED_PROXIES"]:
+    if mode == "header" and not parse_networks(config["TRUSTED_PROXIES"]):
         raise RuntimeError("header mode needs REPORTS_TRUSTED_PROXIES (the nginx address)")
     if mode == "token" and len(config["HANDOFF_SECRET"] or "") < 32:
         raise RuntimeError("token mode needs REPORTS_HANDOFF_SECRET of at least 32 characters")
@@ -175,6 +175,9 @@ def load_portal_user(_request) -> User | None:
         g.portal_error = error  # raised in ask_portal_first, where an error page can render
         return None
     user = portal.sync_user(identity) if identity else None
+    if identity and user is None:
+        # The portal still knows them, but they left the office: say so, not "log in".
+        g.portal_error = RuleError(portal.ACCOUNT_CLOSED, status=403)
     if user is not None and session.get("portal_user") != user.username:
         # Another person logged into the portal in this browser: nothing of the last
         # person's session (messages, form state) may carry over.

@@ -23,7 +23,7 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    # Over HTTPS the cookies are marked Secure on their own (see app.ReportsSessionInterface);
+    # Over HTTPS the cookies are marked Secure on their own (proxies.secure_cookies_over_https);
     # true forces it for a site that is only ever served over HTTPS.
     SESSION_COOKIE_SECURE = False
 

@@ -9,6 +9,7 @@ run code on unserialize) is refused outright rather than half-read.
 import io
 import os
 import re
+import stat
 import time
 
 import phpserialize
@@ -44,14 +45,18 @@ def decode(data: bytes, handler: str, charset: str = "utf-8") -> dict:
             return _decode_php_binary(data, charset)
     except BadSession:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, LookupError) as error:
+    except (ValueError, TypeError, KeyError, IndexError, LookupError, RecursionError) as error:
         raise BadSession(str(error)) from None
     raise BadSession(f"unknown serialize handler {handler!r}")
 
 
 def _load_one(stream: io.BytesIO, charset: str):
     # No object_hook: phpserialize raises on "O:" and does not know "C:", "r:" or "E:" at all.
-    return phpserialize.load(stream, charset=charset, decode_strings=True, array_hook=dict)
+    # errors="strict": bytes that are not the charset are refused, not smuggled in as
+    # surrogates that the database would choke on.
+    return phpserialize.load(
+        stream, charset=charset, errors="strict", decode_strings=True, array_hook=dict
+    )
 
 
 def _decode_php(data: bytes, charset: str) -> dict:
@@ -108,16 +113,25 @@ class FileStore:
         parts = [sid[i] for i in range(self.depth)] + ["sess_" + sid]
         path = os.path.join(self.root, *parts)
         try:
-            # O_NOFOLLOW: a symlink planted in the sessions folder must not point us elsewhere.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            # Anyone on the server may create files in PHP's sessions folder (mode 1733): a
+            # symlink must not lead us elsewhere (O_NOFOLLOW), a FIFO must not hang the
+            # worker (O_NONBLOCK), and only a regular file counts.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:  # ELOOP from a symlink, EACCES from wrong permissions
             raise StoreUnavailable(str(error)) from error
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise StoreUnavailable(f"{path} is not a regular file")
         with os.fdopen(fd, "rb") as f:
-            if self.max_age and time.time() - os.fstat(f.fileno()).st_mtime > self.max_age:
+            if self.max_age and time.time() - info.st_mtime > self.max_age:
                 return None
-            return f.read(MAX_SESSION_BYTES + 1)
+            try:
+                return f.read(MAX_SESSION_BYTES + 1)
+            except OSError as error:
+                raise StoreUnavailable(str(error)) from error
 
 
 class RedisStore:

@@ -140,6 +140,9 @@ def current_identity() -> Identity | None:
     return None
 
 
+ACCOUNT_CLOSED = _l("บัญชีนี้ถูกปิดการใช้งานแล้ว กรุณาติดต่อผู้ดูแลระบบ")
+
+
 def sync_user(identity: Identity) -> User | None:
     """The portal's user as ours: created as '-' staff the first time, name kept current.
 
@@ -216,11 +219,15 @@ def verify(token: str | None, purpose: str) -> dict:
     expected = hmac.new(secret.encode("utf-8"), payload.encode("ascii", "replace"), hashlib.sha256)
     try:
         given = _b64decode(signature)
-        claims = json.loads(_b64decode(payload).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         raise refused from None
+    # The signature first: nothing a stranger wrote is parsed before it is known to be ours.
     if not hmac.compare_digest(expected.digest(), given):
         raise refused
+    try:
+        claims = json.loads(_b64decode(payload).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise refused from None
     if not isinstance(claims, dict) or claims.get("purpose") != purpose:
         raise refused
     issued, nonce = claims.get("time"), claims.get("nonce")
@@ -257,7 +264,7 @@ def login_from_token(token: str | None) -> User:
         raise RuleError(BAD_LINK, status=403)
     user = sync_user(identity)
     if user is None:
-        raise RuleError(_l("บัญชีนี้ถูกปิดการใช้งานแล้ว กรุณาติดต่อผู้ดูแลระบบ"), status=403)
+        raise RuleError(ACCOUNT_CLOSED, status=403)
     audit.record("login", actor=user, obj=user, via="portal")
     db.session.commit()
     return user
