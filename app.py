@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import IntegerConverter
 
@@ -265,6 +265,12 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(_error):
         return render_error(400, _("แบบฟอร์มหมดอายุหรือไม่ถูกต้อง กรุณาโหลดหน้าใหม่แล้วลองอีกครั้ง"))
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(_error):
+        # No page (its links need the host we just refused): plain words, and a 400.
+        body = str(ERROR_MESSAGES[400])
+        return body, 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(RuleError)
     def rule_error(error):

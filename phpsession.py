@@ -122,9 +122,11 @@ class FileStore:
         except OSError as error:  # ELOOP from a symlink, EACCES from wrong permissions
             raise StoreUnavailable(str(error)) from error
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        # PHP writes sess_<id> 0600 as the pool's user, which we run as. Anyone else's file
+        # there was planted: a local user could otherwise write "username|s:5:\"admin\"".
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
             os.close(fd)
-            raise StoreUnavailable(f"{path} is not a regular file")
+            raise StoreUnavailable(f"{path} is not a session file PHP wrote for us")
         with os.fdopen(fd, "rb") as f:
             if self.max_age and time.time() - info.st_mtime > self.max_age:
                 return None

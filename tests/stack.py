@@ -152,6 +152,7 @@ class Stack:
             "REPORTS_DATABASE_URL": f"sqlite:///{self.database}",
             "REPORTS_UPLOAD_DIR": str(self.uploads),
             "REPORTS_TRUSTED_PROXIES": TRUSTED_PROXY,
+            "REPORTS_TRUSTED_HOSTS": '["127.0.0.1"]',
             "REPORTS_AUTH_MODE": self.mode,
             "REPORTS_PORTAL_LOGIN_URL": "/myoffice/login.php",
             "REPORTS_PORTAL_LOGOUT_URL": "/myoffice/logout.php",
@@ -216,7 +217,8 @@ pm.max_children = 4
 catch_workers_output = yes
 clear_env = yes
 env[REPORTS_HANDOFF_SECRET] = {HANDOFF_SECRET}
-env[REPORTS_SERVER_BASE] = http://127.0.0.1:{self.app_port}/myoffice/reports
+env[REPORTS_SERVER_BASE] = http://localhost:{self.app_port}/myoffice/reports
+env[REPORTS_SERVER_HOST] = 127.0.0.1
 php_admin_value[error_log] = {self.base}/php-errors.log
 php_admin_value[session.save_handler] = {settings["save_handler"]}
 php_admin_value[session.save_path] = "{save_path}"

@@ -75,9 +75,9 @@ def test_set_admin_makes_a_portal_user_the_officer(fresh_app, tmp_path):
     assert unknown.exit_code != 0 and "ไม่พบผู้ใช้ somchai" in unknown.output
 
     sid = "a" * 26
-    (tmp_path / f"sess_{sid}").write_bytes(
-        'username|s:7:"somchai";fullname|s:28:"สมชาย ใจดี";'.encode()
-    )
+    session_file = tmp_path / f"sess_{sid}"
+    session_file.write_bytes('username|s:7:"somchai";fullname|s:28:"สมชาย ใจดี";'.encode())
+    session_file.chmod(0o600)  # as PHP writes it
     browser = Browser(fresh_app)
     browser.client.set_cookie("PHPSESSID", sid)
     assert "จัดการบัญชีผู้ใช้" not in browser.get("auth.index").get_data(as_text=True)

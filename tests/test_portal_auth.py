@@ -269,6 +269,11 @@ def test_without_the_header_the_login_page_points_to_the_portal(header_app):
         quote("somchai\nadmin"),
         "%FF%FE",  # not UTF-8 once decoded
         "%",
+        # Would fold into "admin" or "kim" if cleaned or lower-cased before the check:
+        quote("ad\u0085min"),
+        quote("admin\u202e"),
+        quote("\u212aim"),
+        quote("สมชาย"),
     ],
 )
 def test_header_bad_username_is_refused(header_app, raw_user):
@@ -277,6 +282,18 @@ def test_header_bad_username_is_refused(header_app, raw_user):
 
     assert_sent_to_login(b.get(INDEX))
     assert count(User) == 0
+
+
+def test_a_host_outside_trusted_hosts_is_a_400_not_a_crash(make_app):
+    """REPORTS_TRUSTED_HOSTS: a request naming another host is refused plainly."""
+    app = make_app(TRUSTED_HOSTS=["intranet.example.go.th"])
+    b = Browser(app)
+
+    refused = b.open(INDEX, headers={"Host": "evil.example"})
+    welcome = b.open(INDEX, headers={"Host": "intranet.example.go.th"})
+
+    assert refused.status_code == 400 and "คำขอไม่ถูกต้อง" in text(refused)
+    assert welcome.status_code == 302  # to the login page
 
 
 def test_header_longest_accepted_username_is_64_characters(header_app):
@@ -516,6 +533,18 @@ def test_php_session_id_of_the_wrong_shape_is_refused(php, php_app, sessions_dir
         (sessions_dir / f"sess_{real}").rename(sessions_dir / f"sess_{sid}")
 
     assert_sent_to_login(with_php_cookie(php_app(), sid).get(INDEX))
+    assert count(User) == 0
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o644])
+def test_php_session_file_others_could_have_written_is_refused(php, php_app, sessions_dir, mode):
+    """Anyone may create files in PHP's session folder: only a 0600 file of ours counts."""
+    sid = portal_login(php, sessions_dir)
+    os.chmod(os.path.join(sessions_dir, f"sess_{sid}"), mode)
+
+    response = with_php_cookie(php_app(), sid).get(INDEX)
+
+    assert response.status_code == 503 and STORE_DOWN in text(response)
     assert count(User) == 0
 
 

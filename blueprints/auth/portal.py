@@ -33,9 +33,9 @@ from proxies import TRUSTED_KEY
 from text import clean_text
 from thai import now_utc
 
-# Logins the portal may hand us: what a username looks like in the intranets we know, and
-# nothing that could be a path, markup or a second value.
-USERNAME = re.compile(r"[\w.@-]{1,64}")
+# Logins the portal may hand us, checked as sent: ASCII only, so no two different portal
+# logins (a Kelvin sign for K, a stripped control character) can fold into one account here.
+USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 UNUSABLE_PASSWORD = "!portal"  # noqa: S105  (not an argon2 hash: nothing ever matches it)
 CLOCK_SKEW = 30  # seconds a portal's clock may run ahead of ours
@@ -59,9 +59,10 @@ def per_request() -> bool:
 
 def make_identity(username, full_name, position) -> Identity | None:
     """The portal's values, cleaned; None for a username we will not accept."""
-    username = clean_text(str(username or "")).strip().lower()
+    username = str(username or "")
     if not USERNAME.fullmatch(username):
         return None
+    username = username.lower()  # our usernames are case-insensitive, stored lower-cased
     full_name = clean_text(str(full_name or "")).strip()[:200] or username
     position = clean_text(str(position or "")).strip()[:200]
     return Identity(username, full_name, position)

@@ -12,8 +12,11 @@ function reports_config(): array
         $config = [
             // Where browsers find the module (the menu link, token mode).
             'link_base' => getenv('REPORTS_LINK_BASE') ?: '/myoffice/reports',
-            // Where the portal's server reaches the module (the logout call, token mode).
+            // Where the portal's server reaches the module (the logout call, token mode),
+            // and the Host it names: the site's own name when the module has
+            // REPORTS_TRUSTED_HOSTS (it refuses any other).
             'server_base' => getenv('REPORTS_SERVER_BASE') ?: 'http://127.0.0.1:8000/myoffice/reports',
+            'server_host' => getenv('REPORTS_SERVER_HOST') ?: '',
             // token mode: the same value as the module's REPORTS_HANDOFF_SECRET.
             'secret' => getenv('REPORTS_HANDOFF_SECRET') ?: '',
             // Where the portal keeps the logged-in user in $_SESSION ("user.login" reaches
@@ -23,6 +26,11 @@ function reports_config(): array
             'position_key' => getenv('REPORTS_SESSION_POSITION_KEY') ?: 'position',
             // The portal's login page, for visitors who are not logged in.
             'login_url' => getenv('REPORTS_PORTAL_LOGIN_URL') ?: '/myoffice/login.php',
+            // The portal's session cookie name, if its own code calls session_name().
+            'session_name' => getenv('REPORTS_SESSION_NAME') ?: '',
+            // The charset the portal keeps names in ('TIS-620' for older Thai portals);
+            // the module receives UTF-8.
+            'charset' => getenv('REPORTS_PORTAL_CHARSET') ?: 'UTF-8',
         ];
     }
     return $config;
@@ -41,7 +49,30 @@ function reports_session_value(array $session, string $key)
     return $value;
 }
 
-/** The logged-in user as [login, name, position], or null. */
+/** Open the portal's session read-only, with the portal's own session name. */
+function reports_read_session(): array
+{
+    if (session_status() !== PHP_SESSION_ACTIVE) {
+        $name = reports_config()['session_name'];
+        if ($name !== '') {
+            session_name($name);
+        }
+        session_start(['read_and_close' => true]);
+    }
+    return $_SESSION ?? [];
+}
+
+function reports_utf8(string $text): string
+{
+    $charset = reports_config()['charset'];
+    if (strcasecmp($charset, 'UTF-8') === 0) {
+        return $text;
+    }
+    $converted = iconv($charset, 'UTF-8', $text);  // iconv ships with PHP; mbstring may not
+    return $converted === false ? '' : $converted;
+}
+
+/** The logged-in user as [login, name, position] in UTF-8, or null. */
 function reports_current_user(array $session): ?array
 {
     $config = reports_config();
@@ -55,7 +86,11 @@ function reports_current_user(array $session): ?array
     }
     $name = reports_session_value($session, $config['name_key']);
     $position = reports_session_value($session, $config['position_key']);
-    return [$user, is_string($name) ? $name : '', is_string($position) ? $position : ''];
+    return [
+        reports_utf8($user),
+        reports_utf8(is_string($name) ? $name : ''),
+        reports_utf8(is_string($position) ? $position : ''),
+    ];
 }
 
 function reports_b64url(string $bytes): string

@@ -22,11 +22,8 @@ function reports_link(string $user, string $name = '', string $position = '', st
 }
 
 if (realpath($_SERVER['SCRIPT_FILENAME'] ?? '') === __FILE__) {
-    if (session_status() !== PHP_SESSION_ACTIVE) {
-        session_start(['read_and_close' => true]);
-    }
     header('Cache-Control: no-store');
-    $user = reports_current_user($_SESSION ?? []);
+    $user = reports_current_user(reports_read_session());
     if ($user === null) {
         header('Location: ' . reports_config()['login_url'], true, 302);
         exit;

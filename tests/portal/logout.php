@@ -4,8 +4,8 @@
 declare(strict_types=1);
 require_once __DIR__ . '/reports_logout.php';
 session_start();
-if (!empty($_SESSION['username']) && reports_config()['secret'] !== '') {
-    reports_logout((string) $_SESSION['username']);
+if (reports_config()['secret'] !== '') {
+    reports_logout_current($_SESSION);
 }
 $_SESSION = [];
 session_destroy();
