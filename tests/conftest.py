@@ -372,3 +372,14 @@ def chromium():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def php():
+    """The real PHP CLI; CI installs it, so there a missing php is a failure, not a skip."""
+    path = shutil.which("php")
+    if path is None:
+        if IN_CI:
+            pytest.fail("php is not installed (.ci/run installs it)")
+        pytest.skip("php CLI is not installed")
+    return path

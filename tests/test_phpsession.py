@@ -1,7 +1,6 @@
 """Reading the portal's PHP sessions: real PHP's own bytes in, plain data out, nothing else."""
 
 import os
-import shutil
 import subprocess
 import time
 
@@ -52,17 +51,6 @@ RICH_DATA = {
     },
     "empty": {},
 }
-
-
-@pytest.fixture
-def php():
-    """The real PHP CLI; CI installs it, so there a missing php is a failure, not a skip."""
-    path = shutil.which("php")
-    if path is None:
-        if IN_CI:
-            pytest.fail("php is not installed (.ci/run installs it)")
-        pytest.skip("php CLI is not installed")
-    return path
 
 
 def run_php(php, code: str, tmp_path, handler="php", save_path=None, sid=SID) -> bytes:

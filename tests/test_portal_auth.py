@@ -9,7 +9,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -113,17 +112,6 @@ def audit_entries(action) -> list[AuditEntry]:
 
 
 # --- the real PHP CLI ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def php():
-    """The real PHP CLI; CI installs it, so there a missing php is a failure, not a skip."""
-    path = shutil.which("php")
-    if path is None:
-        if IN_CI:
-            pytest.fail("php is not installed (.ci/run installs it)")
-        pytest.skip("php CLI is not installed")
-    return path
 
 
 def run_php(php, script, *args, ini=None, env=None) -> str:
