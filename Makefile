@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,20 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+# The English catalogue is compiled from its .po here; the .mo is never committed.
+CATALOGUES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+%.mo: %.po $(VENV)/.runtime
+	$(BIN)/pybabel compile -i $< -o $@
+
+# After changing a Thai label: extract the ids and merge them into every catalogue, then
+# translate what `pybabel` left empty (the tests refuse an untranslated entry).
+messages: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+
+run: $(VENV)/.runtime $(COMPILED)
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app seed-demo --if-empty
 	@echo "เปิด http://127.0.0.1:5000/myoffice/reports/ ในเบราว์เซอร์"
@@ -28,7 +41,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(COMPILED)
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev
