@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from sqlalchemy import event
 from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -17,14 +18,16 @@ import permissions
 import phpsession
 from blueprints.auth import portal
 from config import BASE_DIR, Config
+from csp import build_policy
 from errors import RuleError
 from extensions import babel, csrf, db, login_manager, migrate
+from language import LANGUAGES, chosen_language, local_date, local_datetime
 from models import User
 from pagination import list_filters
 from proxies import TrustedProxies, parse_networks
 from storage import Storage
 from text import small_int
-from thai import fiscal_year, thai_date, thai_datetime
+from thai import fiscal_year
 
 MIGRATIONS_DIR = os.path.join(BASE_DIR, "migrations")
 
@@ -82,6 +85,31 @@ def configure(app: Flask, config: dict | None) -> None:
         app.config[key] for key in ("AUTH_HEADER_USER", "AUTH_HEADER_NAME", "AUTH_HEADER_POSITION")
     )
     app.wsgi_app = TrustedProxies(app.wsgi_app, networks, identity_headers)
+    app.config["CONTENT_SECURITY_POLICY"] = build_policy(app.config["CSP_EXTRA"])
+    configure_layout(app)
+
+
+PORTAL_LAYOUT_PREFIX = "portal"
+
+
+def configure_layout(app: Flask) -> None:
+    """The portal's layout, if given, is found beside our templates as 'portal/<name>'."""
+    path = app.config["PORTAL_LAYOUT"]
+    if not path:
+        app.config["LAYOUT_TEMPLATE"] = "base.html"
+        return
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise RuntimeError(f"REPORTS_PORTAL_LAYOUT: no such template file: {path}")
+    folder, name = os.path.split(path)
+    # Under a prefix, so a portal file can never stand in for one of our own templates.
+    app.jinja_loader = ChoiceLoader(
+        [
+            FileSystemLoader(os.path.join(app.root_path, app.template_folder)),
+            PrefixLoader({PORTAL_LAYOUT_PREFIX: FileSystemLoader(folder)}),
+        ]
+    )
+    app.config["LAYOUT_TEMPLATE"] = f"{PORTAL_LAYOUT_PREFIX}/{name}"
 
 
 AUTH_MODES = ("local", "header", "php-session", "token")
@@ -139,7 +167,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["reports_storage"] = Storage(
         app.config["UPLOAD_DIR"], app.config["MAX_UPLOAD_BYTES"]
     )
-    babel.init_app(app, locale_selector=lambda: "th", timezone_selector=lambda: "Asia/Bangkok")
+    babel.init_app(app, locale_selector=chosen_language, timezone_selector=lambda: "Asia/Bangkok")
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -231,12 +259,14 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.audit import bp as audit_bp
     from blueprints.auth import bp as auth_bp
     from blueprints.indicators import bp as indicators_bp
+    from blueprints.menu import bp as menu_bp
     from blueprints.receive import bp as receive_bp
     from blueprints.roles import bp as roles_bp
     from blueprints.send import bp as send_bp
     from blueprints.years import bp as years_bp
 
-    for bp in (auth_bp, roles_bp, indicators_bp, send_bp, receive_bp, years_bp, audit_bp):
+    blueprints = (auth_bp, roles_bp, indicators_bp, send_bp, receive_bp, years_bp, audit_bp)
+    for bp in (*blueprints, menu_bp):
         app.register_blueprint(bp)
 
 
@@ -293,13 +323,23 @@ def register_errorhandlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from menu import visible_menu
 
-    app.jinja_env.filters["thai_date"] = thai_date
-    app.jinja_env.filters["thai_datetime"] = thai_datetime
+    app.jinja_env.filters["local_date"] = local_date
+    app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.globals["list_filters"] = list_filters
+    english_catalogue = os.path.join(
+        app.root_path, "translations", "en", "LC_MESSAGES", "messages.mo"
+    )
+    # Offering English without its compiled catalogue would show the Thai under it.
+    languages = LANGUAGES if os.path.exists(english_catalogue) else ("th",)
+    if len(languages) < len(LANGUAGES):
+        app.logger.warning("English is off: run `make` to compile translations/en")
 
     @app.context_processor
     def inject():
         return {
+            "layout_template": app.config["LAYOUT_TEMPLATE"],
+            "language": chosen_language(),
+            "languages": languages,
             "menu": visible_menu(current_user) if current_user.is_authenticated else [],
             "current_fiscal_year": fiscal_year(),
             "max_upload_bytes": app.config["MAX_UPLOAD_BYTES"],
@@ -324,9 +364,7 @@ def set_security_headers(response):
     response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
+        "Content-Security-Policy", current_app.config["CONTENT_SECURITY_POLICY"]
     )
     if current_user and current_user.is_authenticated:
         # Pages with names and documents must not linger in shared office browsers' caches.

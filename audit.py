@@ -9,8 +9,8 @@ from flask_babel import lazy_gettext as _l
 
 from extensions import db
 from labels import ROLE_LABELS, ROUND_LABELS
+from language import local_date
 from models import AuditEntry
-from thai import thai_date
 
 # Action code -> Thai sentence; parameters fill the placeholders when the page renders.
 ACTIONS = {
@@ -82,9 +82,9 @@ def describe(entry: AuditEntry) -> str:
     for key, words in PARAM_WORDS.items():
         if key in params:
             params[key] = str(words.get(params[key], params[key] if params[key] else "-"))
-    if "due" in params:  # stored as an ISO date, read as a Thai one
+    if "due" in params:  # stored as an ISO date, read in the reader's calendar
         with suppress(ValueError, TypeError):
-            params["due"] = thai_date(date.fromisoformat(params["due"]))
+            params["due"] = local_date(date.fromisoformat(params["due"]))
     template = str(ACTIONS.get(entry.action, entry.action))
     try:
         return template % params

@@ -33,6 +33,17 @@ class Config:
     BABEL_DEFAULT_LOCALE = "th"
     BABEL_DEFAULT_TIMEZONE = "Asia/Bangkok"
 
+    # The look. Without PORTAL_LAYOUT our own layout echoes My Office's: the office's name,
+    # and a top menu back to the portal at PORTAL_URL. PORTAL_LAYOUT is the path of a Jinja
+    # template (see deploy/portal-layout/) that dresses every page in the portal's own header,
+    # menu and footer; the templates next to it can be included from it as "portal/<name>".
+    OFFICE_NAME = ""
+    PORTAL_URL = "/myoffice/"
+    PORTAL_LAYOUT = None
+    # Sources added to our Content-Security-Policy, for a portal layout that loads its own
+    # scripts, styles or fonts: "script-src https://cdn.example; font-src https://fonts.example".
+    CSP_EXTRA = ""
+
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # Addresses or networks of the web servers in front of us ("127.0.0.1,::1"). Forwarded
     # headers, and X-Remote-User, count only when the connection itself comes from one of them.
@@ -69,3 +80,6 @@ class Config:
     # token mode: the secret shared with the portal, and how long a link stays usable.
     HANDOFF_SECRET = None
     HANDOFF_MAX_AGE = 60
+    # token mode: the portal's link script (integrations/php/reports_link.php); the menu it
+    # fetches from menu.html links through it, so a click signs the user in here.
+    PORTAL_LINK_URL = "/myoffice/reports_link.php"

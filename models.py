@@ -80,6 +80,8 @@ class User(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None: the office's language (Thai); "en" for staff who chose English.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
     def get_id(self) -> str:
         return f"{self.id}.{self.session_version}"

@@ -64,6 +64,14 @@ TABLE = {
     ("auth.handoff",               "POST"): (405,       405,   405,   405,      405,      405),
     ("auth.handoff_logout",        "GET"):  (405,       405,   405,   405,      405,      405),
     ("auth.handoff_logout",        "POST"): (404,       404,   404,   404,      404,      404),
+    # Anyone may pick the language, the login page included.
+    ("auth.set_language",          "GET"):  (405,       405,   405,   405,      405,      405),
+    ("auth.set_language",          "POST"): (302,       302,   302,   302,      302,      302),
+    # Asked by the portal's server: a stranger gets an empty menu and a 401, not a login page.
+    ("menu.menu_json",             "GET"):  (401,       200,   200,   200,      200,      200),
+    ("menu.menu_json",             "POST"): (405,       405,   405,   405,      405,      405),
+    ("menu.menu_html",             "GET"):  (401,       200,   200,   200,      200,      200),
+    ("menu.menu_html",             "POST"): (405,       405,   405,   405,      405,      405),
     ("auth.change_password",       "GET"):  (LOGIN,     200,   200,   200,      200,      200),
     ("auth.change_password",       "POST"): (LOGIN,     302,   302,   302,      302,      302),
     ("auth.accounts",              "GET"):  (LOGIN,     403,   403,   403,      403,      200),
@@ -316,6 +324,7 @@ def pdf_upload(name="ผลการดำเนินงาน.pdf"):
 # Valid form data for each POST route, so that an allowed role's request really succeeds.
 FORMS = {
     "auth.login": lambda c, me: {"username": (me or c.world.staff).username, "password": PASSWORD},
+    "auth.set_language": lambda c, me: {"language": "en", "next": f"{PREFIX}/"},
     "auth.change_password": lambda c, me: {
         "current": PASSWORD,
         "new": NEW_PASSWORD,
@@ -473,7 +482,16 @@ def done_download(c, me, b, response):
     assert audited("document_downloaded", me.id)
 
 
+def done_set_language(c, me, b, response):
+    assert response.headers["Location"] == f"{PREFIX}/"
+    page = b.get(f"{PREFIX}/login" if me is None else f"{PREFIX}/", follow_redirects=True)
+    assert '<html lang="en">' in page.get_data(as_text=True)
+    if me is not None:
+        assert db.session.get(User, me.id).language == "en"
+
+
 DONE = {
+    ("auth.set_language", "POST"): done_set_language,
     ("auth.login", "POST"): done_login,
     ("auth.logout", "POST"): done_logout,
     ("auth.change_password", "POST"): done_change_password,

@@ -77,6 +77,8 @@ PAGES = {
     ),
     "receive.history": ("receiver", lambda g: {"document_id": g.chain_ids[0]}),
     "receive.download": ("receiver", lambda g: {"document_id": g.file_id}),
+    "menu.menu_json": ("receiver", lambda g: {}),
+    "menu.menu_html": ("reporter", lambda g: {}),
 }
 
 # Pages that list what grows: the bigger world must show more, or the page measured nothing.

@@ -206,8 +206,11 @@ def sign(claims: dict, secret: str) -> str:
 BAD_LINK = _l("ลิงก์เข้าระบบไม่ถูกต้อง หมดอายุ หรือถูกใช้ไปแล้ว กรุณากลับไปที่พอร์ทัลแล้วกดเมนูอีกครั้ง")
 
 
-def verify(token: str | None, purpose: str) -> dict:
+def verify(token: str | None, purpose: str, once: bool = True) -> dict:
     """The token's claims if it is ours, meant for this purpose, fresh, and never seen before.
+
+    once=False for menu tokens: they travel only from the portal's server to ours, on every
+    portal page, and only read a menu; a row per page view would buy nothing.
 
     Every failure gives the same answer, so a forger learns nothing about which check failed.
     """
@@ -240,7 +243,8 @@ def verify(token: str | None, purpose: str) -> dict:
     max_age = int(config["HANDOFF_MAX_AGE"])
     if issued > now + CLOCK_SKEW or now - issued > max_age:
         raise refused
-    _use_nonce(nonce, max_age)
+    if once:
+        _use_nonce(nonce, max_age)
     return claims
 
 
@@ -269,6 +273,17 @@ def login_from_token(token: str | None) -> User:
     audit.record("login", actor=user, obj=user, via="portal")
     db.session.commit()
     return user
+
+
+def user_from_menu_token(token: str) -> User | None:
+    """The person a menu token names, if we know them and their account is open.
+
+    Nobody is created here: the portal asks for every page view of every user.
+    """
+    claims = verify(token, "menu", once=False)
+    identity = make_identity(claims.get("user"), "", "")
+    user = _find(identity.username) if identity else None
+    return user if user is not None and user.active else None
 
 
 def logout_from_token(token: str | None) -> bool:

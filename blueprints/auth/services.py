@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import session
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 import audit
 from errors import RuleError
 from extensions import db
+from language import LANGUAGES, SESSION_KEY, THAI
 from models import User
 from text import clean_text
 from thai import now_utc
@@ -183,3 +185,13 @@ def list_accounts(query: str = "") -> list[User]:
             )
         )
     return sorted(db.session.scalars(stmt), key=lambda u: thai_sort_key(u.full_name))
+
+
+def set_language(user, language: str) -> None:
+    """Thai is stored as None: the office's language, whatever it may be called later."""
+    if language not in LANGUAGES:
+        raise RuleError(_l("ไม่รองรับภาษาที่เลือก"), status=400)
+    session[SESSION_KEY] = language
+    if user.is_authenticated:
+        user.language = None if language == THAI else language
+        db.session.commit()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 import audit
 from errors import RuleError
 from extensions import db
+from language import local_date
 from models import (
     OPTIONAL_ROUND_MONTHS,
     ROUND_MONTHS,
@@ -21,7 +22,7 @@ from models import (
     utcnow,
 )
 from text import small_int
-from thai import BANGKOK, BE_OFFSET, fiscal_year, normalize_code, thai_date
+from thai import BANGKOK, BE_OFFSET, fiscal_year, normalize_code
 
 DUE_AFTER_PERIOD = timedelta(days=15)
 MIN_YEAR, MAX_YEAR = 2500, 2700  # Buddhist era; the URL converters say the same
@@ -167,7 +168,7 @@ def close_year(admin: User, year: int, today: date) -> None:
             _l(
                 "ยังปิดปีงบประมาณ %(year)s ไม่ได้ จนกว่าจะถึงวันครบกำหนดรอบสุดท้าย (%(due)s)",
                 year=year,
-                due=thai_date(last_due),
+                due=local_date(last_due),
             )
         )
     row.closed_at = utcnow()

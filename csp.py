@@ -1,0 +1,53 @@
+"""Our Content-Security-Policy, and the sources a portal layout may add to it."""
+
+import re
+
+BASE_POLICY = {
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "frame-ancestors": ["'self'"],
+    "form-action": ["'self'"],
+    "base-uri": ["'none'"],
+}
+# Directives that fall back to default-src when absent: adding to one starts from 'self'.
+FETCH_DIRECTIVES = {
+    "child-src",
+    "connect-src",
+    "font-src",
+    "frame-src",
+    "img-src",
+    "manifest-src",
+    "media-src",
+    "object-src",
+    "script-src",
+    "script-src-elem",
+    "script-src-attr",
+    "style-src",
+    "style-src-elem",
+    "style-src-attr",
+    "worker-src",
+}
+_NAME = re.compile(r"[a-z][a-z-]*")
+# A source expression never holds whitespace, ';' or ',' (those end it) or control characters.
+_SOURCE = re.compile(r"[\x21-\x2b\x2d-\x3a\x3c-\x7e]+")
+
+
+def build_policy(extra: str) -> str:
+    """BASE_POLICY with REPORTS_CSP_EXTRA's sources added; a malformed value refuses to start."""
+    policy = {name: list(sources) for name, sources in BASE_POLICY.items()}
+    for part in (extra or "").split(";"):
+        words = part.split()
+        if not words:
+            continue
+        name, sources = words[0].lower(), words[1:]
+        if not _NAME.fullmatch(name) or not sources:
+            raise RuntimeError(f"REPORTS_CSP_EXTRA: cannot read {part.strip()!r}")
+        bad = [s for s in sources if not _SOURCE.fullmatch(s)]
+        if bad:
+            raise RuntimeError(f"REPORTS_CSP_EXTRA: cannot read {bad[0]!r} in {name}")
+        fallback = BASE_POLICY["default-src"] if name in FETCH_DIRECTIVES else []
+        current = [s for s in policy.get(name, fallback) if s != "'none'"]
+        added = current + [s for s in sources if s not in current and s != "'none'"]
+        policy[name] = added or ["'none'"]
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in policy.items())

@@ -1,0 +1,67 @@
+"""Which language a page speaks: Thai unless this person chose English."""
+
+from datetime import date, datetime
+
+from flask import has_request_context, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+from thai import BANGKOK, bangkok_date, thai_date, thai_datetime
+
+THAI = "th"
+ENGLISH = "en"
+LANGUAGES = (THAI, ENGLISH)
+SESSION_KEY = "language"
+
+
+def chosen_language() -> str:
+    """Flask-Babel's locale selector: the account's choice, else this browser's, else Thai.
+
+    Never the browser's Accept-Language: office PCs often run English Windows for staff
+    who read Thai, and the manual they were trained on is Thai.
+    """
+    if not has_request_context():
+        return THAI
+    if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
+        return current_user.language
+    choice = session.get(SESSION_KEY)
+    return choice if choice in LANGUAGES else THAI
+
+
+def english() -> bool:
+    return str(get_locale()) == ENGLISH
+
+
+ENGLISH_MONTHS_SHORT = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+def local_date(moment: datetime | date | None) -> str:
+    """'23 พ.ย. 2569' in Thai (Buddhist era), '23 Nov 2026' in English (Common Era)."""
+    if not english():
+        return thai_date(moment)
+    if moment is None:
+        return "-"
+    day = bangkok_date(moment) if isinstance(moment, datetime) else moment
+    return f"{day.day} {ENGLISH_MONTHS_SHORT[day.month - 1]} {day.year}"
+
+
+def local_datetime(moment: datetime | None) -> str:
+    if not english():
+        return thai_datetime(moment)
+    if moment is None:
+        return "-"
+    local = moment.astimezone(BANGKOK)
+    return f"{local_date(local.date())} {local:%H:%M}"
