@@ -219,6 +219,7 @@ clear_env = yes
 env[REPORTS_HANDOFF_SECRET] = {HANDOFF_SECRET}
 env[REPORTS_SERVER_BASE] = http://localhost:{self.app_port}/myoffice/reports
 env[REPORTS_SERVER_HOST] = 127.0.0.1
+env[REPORTS_AUTH_MODE] = {self.mode}
 php_admin_value[error_log] = {self.base}/php-errors.log
 php_admin_value[session.save_handler] = {settings["save_handler"]}
 php_admin_value[session.save_path] = "{save_path}"

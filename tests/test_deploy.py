@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 
 from app import create_app
 from extensions import db
-from models import REPORTER, Document, Indicator, User
+from models import REPORTER, RETURNED, Document, Indicator, User
 from tests.conftest import IN_CI
 from tests.samples import sample_bytes
 from tests.stack import DEPLOY, Stack, make_certificate, tools
-from thai import fiscal_year, normalize_code
+from thai import fiscal_year, normalize_code, now_utc
 
 missing = [name for name, path in tools().items() if not path]
 if missing and not IN_CI:
@@ -363,3 +363,90 @@ def test_in_a_real_browser_over_https(stacks, chromium, mode):
         raise
     finally:
         context.close()
+
+
+def set_up_waiting_work(stack: Stack) -> None:
+    """somchai sends two documents; one comes back for revision. malee receives them."""
+    somchai = Person(stack)
+    somchai.portal_login("somchai")
+    assert somchai.open_module().status_code == 200
+    indicator_id = make_reporter(stack, "somchai")
+    for _first_returned_then_waiting in range(2):
+        page = somchai.upload(indicator_id)
+        assert page.status_code == 200, page.text[:300]
+    malee = Person(stack)
+    malee.portal_login("malee")
+    assert malee.open_module().status_code == 200  # token mode: her account starts here
+    app = app_for(stack)
+    with app.app_context():
+        receiver = db.session.scalar(select(User).where(User.username == "malee"))
+        db.session.get(Indicator, indicator_id).receiver = receiver
+        first = db.session.scalars(
+            select(Document).where(Document.indicator_id == indicator_id).order_by(Document.id)
+        ).first()
+        first.status = RETURNED
+        first.returned_by = receiver
+        first.returned_at = now_utc()
+        first.return_reason = "แนบไฟล์ผิด"
+        db.session.commit()
+        db.engine.dispose()
+
+
+def portal_menu(page: requests.Response) -> dict[str, tuple[str, str]]:
+    """The module's entries in the portal page's menu: label -> (count, href)."""
+    menu = re.search(r'<nav id="portal-reports-menu">(.*?)</nav>', page.text, re.S)[1]
+    entries = {}
+    for href, label, count in re.findall(
+        r'<a href="([^"]+)">([^<]+?)(?: <span class="reports-count"[^>]*>(\d+)</span>)?</a>',
+        menu,
+    ):
+        entries[label.strip()] = (count, href.replace("&amp;", "&"))
+    return entries
+
+
+@pytest.mark.parametrize("mode", ["header", "php-session", "token"])
+def test_the_portal_menu_shows_our_entries_with_counts(stacks, mode):
+    """The portal's own page prints our menu, fetched by its PHP as the logged-in user:
+    the reporter sees what came back to revise, the receiver what waits to be stored."""
+    stack = stacks(mode)
+    set_up_waiting_work(stack)
+
+    somchai = Person(stack)
+    somchai.portal_login("somchai")
+    entries = portal_menu(somchai.get("/myoffice/index.php"))
+    assert entries["ส่งเอกสารคำรับรอง"][0] == "1", stack.logs()  # sent back for revision
+    assert "รับเอกสารรายงานตัวชี้วัด" not in entries  # not somchai's work
+
+    malee = Person(stack)
+    malee.portal_login("malee")
+    entries = portal_menu(malee.get("/myoffice/index.php"))
+    assert entries["รับเอกสารรายงานตัวชี้วัด"][0] == "1"  # one to store; the returned one is not
+    assert "ส่งเอกสารคำรับรอง" not in entries
+
+    # The entry takes malee to the page, as herself, on her portal login alone.
+    href = entries["รับเอกสารรายงานตัวชี้วัด"][1]
+    if mode == "token":
+        assert href.startswith("/myoffice/reports_link.php?next=")
+    else:
+        assert href == PREFIX + "/receive/"
+    page = malee.get(href)
+    assert urlsplit(page.url).path == PREFIX + "/receive/" and "มาลี ศรีสุข" in page.text
+
+    # Logged out of the portal: the portal shows its login, and the module tells nobody.
+    malee.portal_logout()
+    assert refused(malee.get("/myoffice/index.php"))
+
+
+def test_the_menu_answers_strangers_with_nothing(stacks):
+    """Asked by anyone but the portal's server with a user, the menu is empty and a 401."""
+    stack = stacks("token")
+    direct = requests.Session()
+    direct.trust_env = False
+    for headers in ({}, {"Authorization": "Bearer forged.token"}):
+        answer = direct.get(
+            stack.app_url(PREFIX + "/menu.json"),
+            headers={"Host": "127.0.0.1", **headers},
+            timeout=10,
+        )
+        assert answer.status_code in (401, 403)
+        assert answer.json()["entries"] == []

@@ -10,6 +10,8 @@ function reports_config(): array
     static $config = null;
     if ($config === null) {
         $config = [
+            // The module's REPORTS_AUTH_MODE: how reports_menu.php tells it who is asking.
+            'mode' => getenv('REPORTS_AUTH_MODE') ?: 'php-session',
             // Where browsers find the module (the menu link, token mode).
             'link_base' => getenv('REPORTS_LINK_BASE') ?: '/myoffice/reports',
             // Where the portal's server reaches the module (the logout call, token mode),
@@ -108,7 +110,7 @@ function reports_sign(array $claims, string $secret): string
     return $payload . '.' . reports_b64url(hash_hmac('sha256', $payload, $secret, true));
 }
 
-/** A token for one purpose ('login' or 'logout'), for this user, now, usable once. */
+/** A token for one purpose ('login', 'logout' or 'menu'), for this user, now. */
 function reports_token(string $purpose, string $user, string $name = '', string $position = ''): string
 {
     return reports_sign([
