@@ -28,7 +28,7 @@ COMPILED := $(CATALOGUES:.po=.mo)
 # After changing a Thai label: extract the ids and merge them into every catalogue, then
 # translate what `pybabel` left empty (the tests refuse an untranslated entry).
 messages: $(VENV)/.runtime
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _p:1c,2 -k lazy_pgettext:1c,2 --no-location --sort-output -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 
 run: $(VENV)/.runtime $(COMPILED)

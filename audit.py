@@ -5,7 +5,7 @@ from contextlib import suppress
 from datetime import date
 
 from flask import has_request_context, request
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _p
 
 from extensions import db
 from labels import ROLE_LABELS, ROUND_LABELS
@@ -13,35 +13,49 @@ from language import local_date
 from models import AuditEntry
 
 # Action code -> Thai sentence; parameters fill the placeholders when the page renders.
+# The "audit" context: the same Thai as a button ("เข้าระบบ") reads as an event here, which
+# English says differently ("Logged in", not "Log in").
 ACTIONS = {
-    "login": _l("เข้าระบบ"),
-    "login_failed": _l("เข้าระบบไม่สำเร็จ (ชื่อผู้ใช้ %(username)s)"),
-    "logout": _l("ออกจากระบบ"),
-    "password_changed": _l("เปลี่ยนรหัสผ่านของตนเอง"),
-    "password_reset": _l("ตั้งรหัสผ่านใหม่ให้ %(name)s"),
-    "account_created": _l("เพิ่มบัญชี %(name)s (%(username)s)"),
-    "account_from_portal": _l("เพิ่มบัญชี %(name)s (%(username)s) จากการเข้าระบบผ่านพอร์ทัล"),
-    "admin_granted": _l("ให้สิทธิ์ผู้ดูแลแก่ %(name)s (คำสั่ง set-admin)"),
-    "admin_revoked": _l("ถอนสิทธิ์ผู้ดูแลของ %(name)s (คำสั่ง set-admin)"),
-    "account_deactivated": _l("ปิดการใช้งานบัญชี %(name)s"),
-    "account_activated": _l("เปิดใช้งานบัญชี %(name)s"),
-    "role_changed": _l("เปลี่ยนสถานะของ %(name)s จาก %(old)s เป็น %(new)s"),
-    "indicator_created": _l("เพิ่มตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
-    "indicator_updated": _l("แก้ไขตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
-    "indicator_deleted": _l("ลบตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
-    "document_sent": _l("ส่งเอกสาร %(title)s (%(file)s) %(round)s"),
-    "document_revised": _l("ส่งฉบับแก้ไข %(title)s (%(file)s) แทนเอกสารเลขที่ %(replaces)s"),
-    "document_renamed": _l("แก้ไขชื่อรายการจาก %(old_title)s เป็น %(new_title)s"),
-    "document_deleted": _l("ลบเอกสาร %(title)s"),
-    "document_downloaded": _l("ดาวน์โหลดเอกสาร %(title)s"),
-    "document_received": _l("จัดเก็บเอกสาร %(title)s"),
-    "document_returned": _l("ส่งกลับแก้ไขเอกสาร %(title)s เหตุผล: %(reason)s"),
-    "receipt_undone": _l("ยกเลิกการรับเอกสาร %(title)s เหตุผล: %(reason)s"),
-    "year_opened": _l("เปิดปีงบประมาณ %(year)s"),
-    "year_closed": _l("ปิดปีงบประมาณ %(year)s"),
-    "indicators_copied": _l("คัดลอกตัวชี้วัด %(count)s รายการ จากปี %(source)s ไปปี %(year)s"),
-    "round_added": _l("เพิ่ม %(round)s ในปีงบประมาณ %(year)s"),
-    "due_date_set": _l("กำหนดวันครบกำหนด %(round)s ปี %(year)s เป็น %(due)s"),
+    "login": _p("audit", "เข้าระบบ"),
+    "login_failed": _p("audit", "เข้าระบบไม่สำเร็จ (ชื่อผู้ใช้ %(username)s)"),
+    "logout": _p("audit", "ออกจากระบบ"),
+    "password_changed": _p("audit", "เปลี่ยนรหัสผ่านของตนเอง"),
+    "password_reset": _p("audit", "ตั้งรหัสผ่านใหม่ให้ %(name)s"),
+    "account_created": _p("audit", "เพิ่มบัญชี %(name)s (%(username)s)"),
+    "account_from_portal": _p("audit", "เพิ่มบัญชี %(name)s (%(username)s) จากการเข้าระบบผ่านพอร์ทัล"),
+    "admin_granted": _p("audit", "ให้สิทธิ์ผู้ดูแลแก่ %(name)s (คำสั่ง set-admin)"),
+    "admin_revoked": _p("audit", "ถอนสิทธิ์ผู้ดูแลของ %(name)s (คำสั่ง set-admin)"),
+    "account_deactivated": _p("audit", "ปิดการใช้งานบัญชี %(name)s"),
+    "account_activated": _p("audit", "เปิดใช้งานบัญชี %(name)s"),
+    "staff_imported": _p(
+        "audit",
+        "นำเข้ารายชื่อบุคลากรจากไฟล์ %(file)s: เพิ่ม %(created)s แก้ไข %(updated)s "
+        "ปิดการใช้งาน %(deactivated)s บัญชี บรรทัดที่ไม่รับ %(rejected)s บรรทัด",
+    ),
+    "staff_import_created": _p("audit", "เพิ่มบัญชี %(name)s (%(username)s) จากการนำเข้ารายชื่อบุคลากร"),
+    "staff_import_updated": _p(
+        "audit",
+        "แก้ไขบัญชี %(username)s จากการนำเข้ารายชื่อบุคลากร: %(old_name)s (%(old_position)s) "
+        "เป็น %(name)s (%(position)s)",
+    ),
+    "staff_import_deactivated": _p("audit", "ปิดการใช้งานบัญชี %(name)s เพราะไม่มีในรายชื่อบุคลากรที่นำเข้า"),
+    "role_changed": _p("audit", "เปลี่ยนสถานะของ %(name)s จาก %(old)s เป็น %(new)s"),
+    "indicator_created": _p("audit", "เพิ่มตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
+    "indicator_updated": _p("audit", "แก้ไขตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
+    "indicator_deleted": _p("audit", "ลบตัวชี้วัด %(code)s %(name)s (ปี %(year)s)"),
+    "document_sent": _p("audit", "ส่งเอกสาร %(title)s (%(file)s) %(round)s"),
+    "document_revised": _p("audit", "ส่งฉบับแก้ไข %(title)s (%(file)s) แทนเอกสารเลขที่ %(replaces)s"),
+    "document_renamed": _p("audit", "แก้ไขชื่อรายการจาก %(old_title)s เป็น %(new_title)s"),
+    "document_deleted": _p("audit", "ลบเอกสาร %(title)s"),
+    "document_downloaded": _p("audit", "ดาวน์โหลดเอกสาร %(title)s"),
+    "document_received": _p("audit", "จัดเก็บเอกสาร %(title)s"),
+    "document_returned": _p("audit", "ส่งกลับแก้ไขเอกสาร %(title)s เหตุผล: %(reason)s"),
+    "receipt_undone": _p("audit", "ยกเลิกการรับเอกสาร %(title)s เหตุผล: %(reason)s"),
+    "year_opened": _p("audit", "เปิดปีงบประมาณ %(year)s"),
+    "year_closed": _p("audit", "ปิดปีงบประมาณ %(year)s"),
+    "indicators_copied": _p("audit", "คัดลอกตัวชี้วัด %(count)s รายการ จากปี %(source)s ไปปี %(year)s"),
+    "round_added": _p("audit", "เพิ่ม %(round)s ในปีงบประมาณ %(year)s"),
+    "due_date_set": _p("audit", "กำหนดวันครบกำหนด %(round)s ปี %(year)s เป็น %(due)s"),
 }
 
 # Parameters stored as codes, turned into words only when read.
