@@ -350,6 +350,7 @@ def register_template_helpers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from commands import (
         create_user_command,
+        import_staff_command,
         init_db_command,
         seed_demo_command,
         set_admin_command,
@@ -357,6 +358,7 @@ def register_commands(app: Flask) -> None:
 
     for command in (init_db_command, create_user_command, set_admin_command, seed_demo_command):
         app.cli.add_command(command)
+    app.cli.add_command(import_staff_command)
 
 
 def set_security_headers(response):

@@ -1,4 +1,4 @@
-"""The command line: flask --app app init-db | create-user | set-admin | seed-demo."""
+"""The command line: flask --app app init-db, create-user, set-admin, seed-demo, import-staff."""
 
 import click
 from flask import current_app
@@ -94,3 +94,75 @@ def print_logins(password: str) -> None:
         click.echo(f"บัญชีสำหรับทดลอง (รหัสผ่านทุกบัญชี: {password})")
         for username, role in demo:
             click.echo(f"  {username:<12} {role}")
+
+
+@click.command("import-staff")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="แสดงสิ่งที่จะเปลี่ยนโดยไม่บันทึก")
+@click.option(
+    "--deactivate-missing",
+    is_flag=True,
+    help="ปิดการใช้งานบัญชีที่ใช้งานอยู่แต่ไม่มีในไฟล์ (ยกเว้นผู้ดูแล)",
+)
+@with_appcontext
+def import_staff_command(path, dry_run, deactivate_missing):
+    """Import staff from the portal's personnel export (CSV or .xlsx); nobody is ever deleted."""
+    import os
+
+    from blueprints.auth import staff_import
+
+    try:
+        with open(path, "rb") as f:
+            data = staff_import.read_limited(f)
+        plan = staff_import.plan_file(data, os.path.basename(path), actor=None)
+    except OSError as error:
+        raise click.ClickException(f"เปิดไฟล์ {path} ไม่ได้: {error.strerror}") from None
+    except RuleError as error:
+        raise click.ClickException(str(error.message)) from None
+    print_import_plan(plan, deactivate_missing)
+    if dry_run:
+        click.echo("ทดลองเท่านั้น (--dry-run): ยังไม่ได้บันทึกการเปลี่ยนแปลงใด ๆ")
+        return
+    if not plan.changes(deactivate_missing):
+        click.echo("ข้อมูลในไฟล์ตรงกับบัญชีในระบบแล้ว ไม่มีสิ่งที่ต้องเปลี่ยนแปลง")
+        return
+    try:
+        result = staff_import.apply(plan, None, deactivate_missing)
+    except RuleError as error:
+        raise click.ClickException(str(error.message)) from None
+    click.echo(
+        f"บันทึกแล้ว: เพิ่ม {result.created} บัญชี แก้ไข {result.updated} บัญชี "
+        f"ปิดการใช้งาน {len(result.deactivated)} บัญชี"
+    )
+    for account, indicators in result.orphaned:
+        codes = ", ".join(f"{i.code} ({i.fiscal_year})" for i in indicators)
+        click.echo(f"  {account.full_name} เป็นผู้รับข้อมูลของตัวชี้วัด {codes} กรุณาเปลี่ยนผู้รับข้อมูล")
+
+
+def print_import_plan(plan, deactivate_missing: bool) -> None:
+    """Counts first, then every line of each list, as the preview page shows them."""
+    click.echo(f"ไฟล์ {plan.filename}: อ่านได้ {plan.lines} บรรทัด")
+    click.echo(f"  เพิ่มบัญชีใหม่ {len(plan.new)} บัญชี")
+    click.echo(f"  แก้ไขชื่อหรือตำแหน่ง {len(plan.updated)} บัญชี")
+    click.echo(f"  ไม่เปลี่ยนแปลง {plan.unchanged} บัญชี")
+    click.echo(f"  ปิดการใช้งานอยู่ (ไม่เปิดให้) {len(plan.inactive)} บัญชี")
+    click.echo(f"  ไม่มีในไฟล์ {len(plan.missing)} บัญชี")
+    click.echo(f"  บรรทัดที่ไม่รับ {len(plan.rejected)} บรรทัด")
+    for row in plan.new:
+        click.echo(f"เพิ่ม: {row.username} {row.full_name} ({row.position or '-'})")
+    for change in plan.updated:
+        click.echo(
+            f"แก้ไข: {change.username} {change.old_name} ({change.old_position or '-'}) "
+            f"-> {change.new_name} ({change.new_position or '-'})"
+        )
+    for account in plan.inactive:
+        click.echo(f"ปิดการใช้งานอยู่ ไม่เปิดให้: {account.username} {account.full_name}")
+    verb = "จะปิดการใช้งาน" if deactivate_missing else "ไม่มีในไฟล์ (คงเดิม)"
+    for account in plan.missing:
+        click.echo(f"{verb}: {account.username} {account.full_name}")
+    if plan.missing and not deactivate_missing:
+        click.echo("ใช้ --deactivate-missing เพื่อปิดการใช้งานบัญชีที่ไม่มีในไฟล์")
+    for account in plan.kept:
+        click.echo(f"ผู้ดูแล ไม่ปิดการใช้งาน: {account.username} {account.full_name}")
+    for item in plan.rejected:
+        click.echo(f"บรรทัด {item.line} ไม่รับ: {item.reason}")

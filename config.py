@@ -12,6 +12,9 @@ class Config:
     # None means SQLite in the instance folder (resolved in create_app, which knows that folder).
     DATABASE_URL = None
     UPLOAD_DIR = os.path.join(BASE_DIR, "uploads")
+    # Where a staff export waits between its preview and the admin's confirmation (a day at
+    # most); None is imports/ in the instance folder.
+    IMPORT_DIR = None
     URL_PREFIX = "/myoffice/reports"
     MAX_UPLOAD_MB = 50
     PER_PAGE = 50

@@ -76,6 +76,8 @@ def base_config(database_url, upload_dir) -> dict:
         "SECRET_KEY": "test-secret",
         "DATABASE_URL": database_url,
         "UPLOAD_DIR": str(upload_dir),
+        # Staff imports waiting for confirmation: beside the uploads, never in the checkout.
+        "IMPORT_DIR": os.path.join(os.path.dirname(str(upload_dir)), "imports"),
         "PER_PAGE": 50,
     }
 

@@ -80,6 +80,12 @@ TABLE = {
     ("auth.reset_password",        "POST"): (LOGIN,     403,   403,   403,      403,      302),
     ("auth.set_active",            "GET"):  (405,       405,   405,   405,      405,      405),
     ("auth.set_active",            "POST"): (LOGIN,     403,   403,   403,      403,      302),
+    # The upload only previews (200, nothing stored changes); confirming needs this browser's
+    # own preview first, so without one it is refused (tests/test_staff_import.py confirms).
+    ("auth.import_staff",          "GET"):  (LOGIN,     403,   403,   403,      403,      200),
+    ("auth.import_staff",          "POST"): (LOGIN,     403,   403,   403,      403,      200),
+    ("auth.confirm_import",        "GET"):  (405,       405,   405,   405,      405,      405),
+    ("auth.confirm_import",        "POST"): (LOGIN,     403,   403,   403,      403,      409),
     ("roles.staff",                "GET"):  (LOGIN,     403,   403,   403,      403,      200),
     ("roles.staff",                "POST"): (405,       405,   405,   405,      405,      405),
     ("roles.set_status",           "GET"):  (405,       405,   405,   405,      405,      405),
@@ -321,6 +327,12 @@ def pdf_upload(name="ผลการดำเนินงาน.pdf"):
     return (io.BytesIO(sample_bytes("pdf")), name)
 
 
+def staff_export():
+    """One new person and one renamed: a preview with something to confirm."""
+    lines = ["username,ชื่อ-นามสกุล,กลุ่มงาน", "newbie,มานี มีนา,กลุ่มอำนวยการ", "staff,ชื่อใหม่,"]
+    return (io.BytesIO("\n".join(lines).encode("utf-8")), "บุคลากร.csv")
+
+
 # Valid form data for each POST route, so that an allowed role's request really succeeds.
 FORMS = {
     "auth.login": lambda c, me: {"username": (me or c.world.staff).username, "password": PASSWORD},
@@ -337,6 +349,8 @@ FORMS = {
         "password": NEW_PASSWORD,
     },
     "auth.reset_password": lambda c, me: {"new": NEW_PASSWORD},
+    "auth.import_staff": lambda c, me: {"file": staff_export()},
+    "auth.confirm_import": lambda c, me: {"digest": "0" * 64, "deactivate_missing": "y"},
     "auth.set_active": lambda c, me: {"active": "0"},
     "roles.set_status": lambda c, me: {"status": REPORTER},
     "indicators.create": lambda c, me: {**indicator_form(c, "ตัวชี้วัดใหม่"), "code": "2.2"},

@@ -59,6 +59,7 @@ PAGES = {
     "auth.login": (None, lambda g: {}),
     "auth.change_password": ("reporter", lambda g: {}),
     "auth.accounts": ("officer", lambda g: {}),
+    "auth.import_staff": ("officer", lambda g: {}),
     "audit.index": ("officer", lambda g: {}),
     "roles.staff": ("officer", lambda g: {}),
     "indicators.index": ("officer", lambda g: {}),

@@ -1,7 +1,8 @@
 """Login, password and account forms."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, PasswordField, StringField
+from flask_wtf.file import FileField
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from forms import BaseForm
@@ -34,3 +35,14 @@ class CreateUserForm(BaseForm):
     position = StringField(_l("ตำแหน่ง"), validators=[Length(max=200)])
     password = PasswordField(_l("รหัสผ่าน"), validators=[DataRequired(REQUIRED), Length(max=200)])
     is_admin = BooleanField(_l("เจ้าหน้าที่ผู้รับผิดชอบคำรับรองการปฏิบัติราชการ (ผู้ดูแล)"))
+
+
+class ImportStaffForm(BaseForm):
+    # Required-ness and content are checked by the service, which also names the problem.
+    file = FileField(_l("ไฟล์รายชื่อบุคลากร (.csv หรือ .xlsx)"))
+
+
+class ConfirmImportForm(BaseForm):
+    # The previewed plan's digest: confirm applies only what the admin saw.
+    digest = HiddenField()
+    deactivate_missing = BooleanField(_l("ปิดการใช้งานบัญชีที่ไม่มีในไฟล์ทั้งหมดตามรายการข้างต้น"))

@@ -205,3 +205,102 @@ def set_active(user_id):
                 "warning",
             )
     return redirect(url_for("auth.accounts"))
+
+
+# --- import staff from the portal's personnel export (staff_import.py) ---------------------
+# Imported here, not at the top: this block is the import feature's whole share of this file.
+from . import staff_import  # noqa: E402
+from .forms import ConfirmImportForm, ImportStaffForm  # noqa: E402
+
+IMPORT_KEY = "staff_import"  # in the session: the kept upload's token, its admin, its name
+
+
+def render_import(form=None, status=200):
+    form = form or ImportStaffForm(formdata=None)
+    return render_template("auth/import.html", form=form), status
+
+
+def render_import_preview(plan, status=200):
+    form = ConfirmImportForm(formdata=None, digest=plan.digest)
+    return render_template("auth/import_preview.html", plan=plan, form=form), status
+
+
+def forget_import():
+    kept = session.pop(IMPORT_KEY, None) or {}
+    staff_import.discard(kept.get("token"))
+
+
+@bp.route("/accounts/import", methods=["GET", "POST"])
+@access(ADMIN)
+def import_staff():
+    """Upload the portal's personnel export and preview what importing it would change."""
+    form = ImportStaffForm()
+    if not form.validate_on_submit():
+        return render_import(form, 400 if form.is_submitted() else 200)
+    try:
+        pending = staff_import.preview_upload(request.files.get("file"), current_user)
+    except RuleError as error:
+        flash(error.message, "error")
+        return render_import(form, error.status)
+    forget_import()  # an earlier preview in this browser is replaced by this one
+    if pending.token:
+        session[IMPORT_KEY] = {
+            "token": pending.token,
+            "user": current_user.id,
+            "file": pending.filename,
+        }
+    return render_import_preview(pending.plan)
+
+
+@bp.route("/accounts/import/confirm", methods=["POST"])
+@access(ADMIN)
+def confirm_import():
+    """Apply the previewed import; if anything changed since the preview, preview again."""
+    form = ConfirmImportForm()
+    kept = session.get(IMPORT_KEY) or {}
+    data = staff_import.load(kept.get("token")) if kept.get("user") == current_user.id else None
+    if data is None:
+        forget_import()
+        flash(_("ไม่พบไฟล์ที่ตรวจสอบไว้ หรือเกินหนึ่งวันแล้ว กรุณาอัปโหลดไฟล์อีกครั้ง"), "error")
+        return render_import(status=409)
+    try:
+        plan = staff_import.plan_file(data, kept["file"], current_user)
+        if not form.validate_on_submit() or form.digest.data != plan.digest:
+            if not plan.changes_anything:
+                forget_import()
+            flash(
+                _("ข้อมูลบัญชีผู้ใช้เปลี่ยนไปหลังจากตรวจสอบ ยังไม่ได้บันทึกสิ่งใด กรุณาตรวจสอบรายการอีกครั้งแล้วยืนยัน"),
+                "error",
+            )
+            return render_import_preview(plan, 409)
+        result = staff_import.apply(plan, current_user, form.deactivate_missing.data)
+    except RuleError as error:
+        forget_import()
+        flash(error.message, "error")
+        return render_import(status=error.status)
+    forget_import()
+    flash_import_result(result)
+    return redirect(url_for("auth.accounts"))
+
+
+def flash_import_result(result):
+    flash(
+        _(
+            "นำเข้ารายชื่อบุคลากรแล้ว: เพิ่ม %(created)s บัญชี แก้ไข %(updated)s บัญชี "
+            "ปิดการใช้งาน %(deactivated)s บัญชี",
+            created=result.created,
+            updated=result.updated,
+            deactivated=len(result.deactivated),
+        ),
+        "success",
+    )
+    for account, indicators in result.orphaned:
+        codes = ", ".join(f"{i.code} ({i.fiscal_year})" for i in indicators)
+        flash(
+            _(
+                "%(name)s เป็นผู้รับข้อมูลของตัวชี้วัด %(codes)s กรุณาเปลี่ยน จนท.รับข้อมูลตัวชี้วัด ที่เมนู บันทึกตัวชี้วัด",
+                name=account.full_name,
+                codes=codes,
+            ),
+            "warning",
+        )
