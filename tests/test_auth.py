@@ -1,5 +1,7 @@
 """Login, logout, passwords and accounts: sessions end on the server, not only in the browser."""
 
+import pytest
+
 from extensions import db
 from models import User
 from tests.conftest import PASSWORD, Browser
@@ -175,6 +177,21 @@ def test_admin_adds_an_account_whose_status_is_dash(login_as, make_user):
         {"username": "NEWBIE", "full_name": "ซ้ำ", "password": "เริ่มต้น-1234"},
     )
     assert duplicate.status_code == 409 and "มีอยู่แล้ว" in duplicate.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("username", ["สมชาย", "som chai", "somchaï", "a" * 65])
+def test_a_username_the_portal_could_never_send_is_refused(login_as, make_user, username):
+    """Usernames match the portal's logins (ASCII), so an import or portal login finds them."""
+    admin = login_as(make_user(admin=True))
+    before = User.query.count()
+    response = admin.post(
+        "auth.accounts",
+        {"username": username, "full_name": "มานี มีนา", "password": "เริ่มต้น-1234"},
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "ชื่อผู้ใช้ใช้ได้เฉพาะตัวอักษรภาษาอังกฤษ" in html or "ยาวเกิน" in html
+    assert User.query.count() == before
 
 
 def test_deactivating_a_receiver_warns_about_their_indicators(login_as, world):

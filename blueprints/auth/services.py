@@ -17,6 +17,8 @@ from models import User
 from text import clean_text
 from thai import now_utc
 
+from .portal import USERNAME
+
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verifying against this when the username is unknown keeps both answers equally slow.
 _DUMMY_HASH = hasher.hash("not-a-real-password")
@@ -142,12 +144,20 @@ def create_user(
     is_admin: bool = False,
     actor: User | None = None,
 ) -> User:
-    username = clean_text(username).strip().lower()
+    username = clean_text(username).strip()
     full_name, position = clean_text(full_name).strip(), clean_text(position).strip()
-    if len(username) > 64:  # lower() can lengthen some letters
+    if len(username) > 64:
         raise RuleError(_l("ชื่อผู้ใช้ยาวเกิน 64 ตัวอักษร"), status=400)
     if not username or not full_name:
         raise RuleError(_l("กรุณากรอกชื่อผู้ใช้และชื่อ - นามสกุล"), status=400)
+    # Checked as typed, then lower-cased: as the portal's logins are (blueprints/auth/portal.py).
+    if not USERNAME.fullmatch(username):
+        # The portal's logins, its staff export and ours must be able to name the same person.
+        raise RuleError(
+            _l("ชื่อผู้ใช้ใช้ได้เฉพาะตัวอักษรภาษาอังกฤษ ตัวเลข และ . _ @ - เหมือนชื่อเข้าระบบของพอร์ทัล"),
+            status=400,
+        )
+    username = username.lower()
     if find_by_username(username):
         raise RuleError(_l("ชื่อผู้ใช้ %(u)s มีอยู่แล้ว", u=username))
     check_password_rules(password)
