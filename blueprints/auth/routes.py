@@ -11,8 +11,15 @@ from models import User
 from pagination import paginate
 from permissions import ADMIN, LOGIN, PUBLIC, access
 
-from . import bp, portal, services
-from .forms import ChangePasswordForm, CreateUserForm, LoginForm, ResetPasswordForm
+from . import bp, portal, services, staff_import
+from .forms import (
+    ChangePasswordForm,
+    ConfirmImportForm,
+    CreateUserForm,
+    ImportStaffForm,
+    LoginForm,
+    ResetPasswordForm,
+)
 
 
 @bp.route("/")
@@ -208,9 +215,6 @@ def set_active(user_id):
 
 
 # --- import staff from the portal's personnel export (staff_import.py) ---------------------
-# Imported here, not at the top: this block is the import feature's whole share of this file.
-from . import staff_import  # noqa: E402
-from .forms import ConfirmImportForm, ImportStaffForm  # noqa: E402
 
 IMPORT_KEY = "staff_import"  # in the session: the kept upload's token, its admin, its name
 
