@@ -333,6 +333,7 @@ def register_template_helpers(app: Flask) -> None:
     languages = LANGUAGES if os.path.exists(english_catalogue) else ("th",)
     if len(languages) < len(LANGUAGES):
         app.logger.warning("English is off: run `make` to compile translations/en")
+    app.config["LANGUAGES"] = languages
 
     @app.context_processor
     def inject():

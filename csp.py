@@ -36,6 +36,9 @@ _SOURCE = re.compile(r"[\x21-\x2b\x2d-\x3a\x3c-\x7e]+")
 def build_policy(extra: str) -> str:
     """BASE_POLICY with REPORTS_CSP_EXTRA's sources added; a malformed value refuses to start."""
     policy = {name: list(sources) for name, sources in BASE_POLICY.items()}
+    if re.search(r"[\x00-\x1f\x7f]", extra or ""):
+        # A value broken across lines is a mistake to show, not to read as more sources.
+        raise RuntimeError("REPORTS_CSP_EXTRA: control characters or line breaks in the value")
     for part in (extra or "").split(";"):
         words = part.split()
         if not words:

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from flask import has_request_context, session
+from flask import current_app, has_request_context, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -22,10 +22,17 @@ def chosen_language() -> str:
     """
     if not has_request_context():
         return THAI
-    if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
+    offered = offered_languages()
+    if current_user and current_user.is_authenticated and current_user.language in offered:
         return current_user.language
     choice = session.get(SESSION_KEY)
-    return choice if choice in LANGUAGES else THAI
+    return choice if choice in offered else THAI
+
+
+def offered_languages() -> tuple[str, ...]:
+    """English only with its compiled catalogue: without it, English pages would be Thai
+    words with English dates, and no switch back (app.register_template_helpers decides)."""
+    return current_app.config.get("LANGUAGES", (THAI,))
 
 
 def english() -> bool:

@@ -398,13 +398,6 @@ def test_malformed_csp_extra_refuses_to_start(make_app, extra):
         make_app(CSP_EXTRA=extra)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="csp.build_policy (csp.py:40) splits each part with str.split(), which takes a newline "
-    "or carriage return for a space: a value broken across lines is read as more sources and "
-    "the app starts, instead of refusing the malformed REPORTS_CSP_EXTRA",
-)
 @pytest.mark.parametrize(
     "extra",
     [

@@ -7,6 +7,7 @@ from flask_login import current_user, login_user, logout_user
 from blueprints.indicators.services import received_in_open_years
 from errors import RuleError
 from extensions import csrf, db
+from language import SESSION_KEY
 from models import User
 from pagination import paginate
 from permissions import ADMIN, LOGIN, PUBLIC, access
@@ -46,7 +47,10 @@ def login():
             flash(error.message, "error")
             return render_template("auth/login.html", form=form), error.status
         next_url = safe_next(request.args.get("next"))
+        language = session.get(SESSION_KEY)
         session.clear()  # nothing from before the login survives it (session fixation)
+        if language:  # ... but the language this person just picked on the login page
+            session[SESSION_KEY] = language
         login_user(user, remember=form.remember.data)
         return redirect(next_url or url_for("auth.index"))
     status = 400 if form.is_submitted() else 200

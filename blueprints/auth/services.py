@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 import audit
 from errors import RuleError
 from extensions import db
-from language import LANGUAGES, SESSION_KEY, THAI
+from language import SESSION_KEY, THAI, offered_languages
 from models import User
 from text import clean_text
 from thai import now_utc
@@ -199,7 +199,7 @@ def list_accounts(query: str = "") -> list[User]:
 
 def set_language(user, language: str) -> None:
     """Thai is stored as None: the office's language, whatever it may be called later."""
-    if language not in LANGUAGES:
+    if language not in offered_languages():
         raise RuleError(_l("ไม่รองรับภาษาที่เลือก"), status=400)
     session[SESSION_KEY] = language
     if user.is_authenticated:
