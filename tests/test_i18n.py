@@ -142,11 +142,16 @@ def test_every_message_in_the_source_has_its_english(extracted):
     assert not problems, f"{len(problems)} messages without usable English:\n" + "\n".join(problems)
 
 
+def text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 def test_the_compiled_catalogue_holds_what_the_po_says():
     """The app reads the .mo; a .po translated after the last `make` is not what staff see."""
     assert MO.exists(), "translations/en is not compiled: run `make`"
     with open(MO, "rb") as f:
-        compiled = {(m.context, m.id): m.string for m in read_mo(f) if m.id}
+        # babel's read_mo hands back a message's context as bytes.
+        compiled = {(text(m.context), m.id): m.string for m in read_mo(f) if m.id}
     translated = {
         (m.context, m.id): m.string
         for m in english_catalogue()

@@ -153,10 +153,7 @@ def create_user(
     # Checked as typed, then lower-cased: as the portal's logins are (blueprints/auth/portal.py).
     if not USERNAME.fullmatch(username):
         # The portal's logins, its staff export and ours must be able to name the same person.
-        raise RuleError(
-            _l("ชื่อผู้ใช้ใช้ได้เฉพาะตัวอักษรภาษาอังกฤษ ตัวเลข และ . _ @ - เหมือนชื่อเข้าระบบของพอร์ทัล"),
-            status=400,
-        )
+        raise RuleError(_l("ชื่อผู้ใช้ใช้ได้เฉพาะ A-Z a-z 0-9 . _ @ - เหมือนที่เข้าระบบผ่านพอร์ทัล"), status=400)
     username = username.lower()
     if find_by_username(username):
         raise RuleError(_l("ชื่อผู้ใช้ %(u)s มีอยู่แล้ว", u=username))
