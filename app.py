@@ -21,7 +21,7 @@ from config import BASE_DIR, Config
 from csp import build_policy
 from errors import RuleError
 from extensions import babel, csrf, db, login_manager, migrate
-from language import LANGUAGES, chosen_language, local_date, local_datetime
+from language import LANGUAGES, chosen_language, fiscal_year_label, local_date, local_datetime
 from models import User
 from pagination import list_filters
 from proxies import TrustedProxies, parse_networks
@@ -325,6 +325,7 @@ def register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.filters["local_datetime"] = local_datetime
+    app.jinja_env.filters["fiscal"] = fiscal_year_label
     app.jinja_env.globals["list_filters"] = list_filters
     english_catalogue = os.path.join(
         app.root_path, "translations", "en", "LC_MESSAGES", "messages.mo"

@@ -9,7 +9,7 @@ from flask_babel import lazy_pgettext as _p
 
 from extensions import db
 from labels import ROLE_LABELS, ROUND_LABELS
-from language import local_date
+from language import fiscal_year_label, local_date
 from models import AuditEntry
 
 # Action code -> Thai sentence; parameters fill the placeholders when the page renders.
@@ -99,6 +99,9 @@ def describe(entry: AuditEntry) -> str:
     if "due" in params:  # stored as an ISO date, read in the reader's calendar
         with suppress(ValueError, TypeError):
             params["due"] = local_date(date.fromisoformat(params["due"]))
+    for key in ("year", "source"):  # fiscal years, stored in the Buddhist era
+        if isinstance(params.get(key), int):
+            params[key] = fiscal_year_label(params[key])
     template = str(ACTIONS.get(entry.action, entry.action))
     try:
         return template % params

@@ -6,7 +6,7 @@ from flask import current_app, has_request_context, session
 from flask_babel import get_locale
 from flask_login import current_user
 
-from thai import BANGKOK, bangkok_date, thai_date, thai_datetime
+from thai import BANGKOK, BE_OFFSET, bangkok_date, thai_date, thai_datetime
 
 THAI = "th"
 ENGLISH = "en"
@@ -72,3 +72,9 @@ def local_datetime(moment: datetime | None) -> str:
         return "-"
     local = moment.astimezone(BANGKOK)
     return f"{local_date(local.date())} {local:%H:%M}"
+
+
+def fiscal_year_label(year: int) -> int:
+    """A fiscal year as the reader counts years: 2570 in Thai; 2027 in English, as the
+    government's own English documents name the fiscal year ending in September 2027."""
+    return year - BE_OFFSET if english() else year

@@ -571,10 +571,13 @@ def test_dates_are_buddhist_era_in_thai_and_common_era_in_english(world, login_a
     assert "5 Mar 2019" in english
     assert "5 Mar 2019 14:05" in english
     assert "2562" not in english and "น." not in english
-    # The fiscal year is the agreement's name: Buddhist era in both languages.
+    # Fiscal years too: FY 2570 ends in September 2027, and English names it 2027, as the
+    # government's own English documents do; the links still carry the Buddhist-era year.
     year = world.indicator.fiscal_year
-    assert english_of("ปีงบประมาณ %(year)s", year=year) in english
-    assert str(year - 543) not in english
+    assert english_of("ปีงบประมาณ %(year)s", year=year - 543) in english
+    assert f"year={year}" in english or str(year) not in english
+    assert english_of("ปีงบประมาณ %(year)s", year=year) not in english
+    assert f"ปีงบประมาณ {year}" in thai
 
 
 def test_history_shows_the_sending_time_in_the_readers_calendar(world, login_as, dated_document):
@@ -617,3 +620,17 @@ def test_html_lang_follows_the_language(world, login_as):
     english = user.get("auth.index").get_data(as_text=True)
     assert '<html lang="en">' in english
     assert re.search(r'<button [^>]*value="th"[^>]*lang="th">ภาษาไทย</button>', english)
+
+
+def test_fiscal_years_are_named_in_the_common_era_in_english(world, login_as):
+    """The year switch and headings say 2027 in English for FY 2570; links keep 2570, and the
+    indicator form asks for the Buddhist-era year and says so."""
+    year = world.indicator.fiscal_year
+    officer = login_as(world.officer)
+    choose(officer, "en")
+    html = officer.get("indicators.index", year=year).get_data(as_text=True)
+    link = re.search(r'<nav class="years"[^>]*>.*?</nav>', html, re.S)[0]
+    assert f"year={year}" in link and f">{year - 543}</a>" in link and f">{year}</a>" not in link
+    assert f"Fiscal year {year - 543}" in html
+    form = officer.get("indicators.create").get_data(as_text=True)
+    assert "Fiscal year (B.E.)" in form

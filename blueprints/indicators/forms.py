@@ -17,7 +17,8 @@ class CheckboxesField(SelectMultipleField):
 
 class IndicatorForm(BaseForm):
     fiscal_year = IntegerField(
-        _l("ปีงบประมาณ"),
+        # Typed in the Buddhist era whatever the page's language: the label says so.
+        _l("ปีงบประมาณ (พ.ศ.)"),
         validators=[
             InputRequired(REQUIRED),
             NumberRange(2500, 2700, _l("ปีงบประมาณ (พ.ศ.) ไม่ถูกต้อง")),

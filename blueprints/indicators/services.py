@@ -9,6 +9,7 @@ import audit
 from blueprints.years.services import MAX_YEAR, MIN_YEAR, ensure_open
 from errors import RuleError
 from extensions import db
+from language import fiscal_year_label
 from models import Document, FiscalYear, Indicator, User
 from text import clean_text
 from thai import code_sort_key, normalize_code, thai_sort_key
@@ -94,7 +95,9 @@ def save_indicator(
         )
     )
     if db.session.scalar(clash):
-        raise RuleError(_l("รหัสตัวชี้วัด %(code)s มีอยู่แล้วในปี %(year)s", code=code, year=year))
+        raise RuleError(
+            _l("รหัสตัวชี้วัด %(code)s มีอยู่แล้วในปี %(year)s", code=code, year=fiscal_year_label(year))
+        )
 
     action = "indicator_created" if indicator is None else "indicator_updated"
     if indicator is None:
@@ -121,7 +124,9 @@ def save_indicator(
     except IntegrityError:
         # Two officers saving the same code at once: the unique constraint decides.
         db.session.rollback()
-        raise RuleError(_l("รหัสตัวชี้วัด %(code)s มีอยู่แล้วในปี %(year)s", code=code, year=year)) from None
+        raise RuleError(
+            _l("รหัสตัวชี้วัด %(code)s มีอยู่แล้วในปี %(year)s", code=code, year=fiscal_year_label(year))
+        ) from None
     return indicator
 
 

@@ -8,6 +8,7 @@ from blueprints.years.services import get_year, known_years, round_of, rounds_of
 from errors import RuleError
 from extensions import db, storage
 from labels import ROUND_LABELS
+from language import fiscal_year_label
 from models import Document, Indicator
 from pagination import paginate
 from permissions import LOGIN, RECEIVER, access
@@ -43,7 +44,10 @@ def round_page(months):
             abort(404)
         # e.g. the year switch from รอบ 3 เดือน into a year without that round
         label = ROUND_LABELS[months]
-        flash(_("ปีงบประมาณ %(year)s ไม่มี%(round)s", year=year, round=label), "warning")
+        flash(
+            _("ปีงบประมาณ %(year)s ไม่มี%(round)s", year=fiscal_year_label(year), round=label),
+            "warning",
+        )
         return redirect(url_for("receive.index", year=year))
     return render_template(
         "receive/round.html",

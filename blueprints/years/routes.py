@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from errors import RuleError
 from labels import ROUND_LABELS
+from language import fiscal_year_label
 from models import OPTIONAL_ROUND_MONTHS
 from permissions import ADMIN, access
 from text import small_int
@@ -62,7 +63,7 @@ def open_next():
 
     def action():
         row = services.open_next_year(current_user, form_int("year"))
-        return _("เปิดปีงบประมาณ %(year)s แล้ว", year=row.year)
+        return _("เปิดปีงบประมาณ %(year)s แล้ว", year=fiscal_year_label(row.year))
 
     return run(action)
 
@@ -74,7 +75,7 @@ def close(year):
 
     def action():
         services.close_year(current_user, year, bangkok_date(now_utc()))
-        return _("ปิดปีงบประมาณ %(year)s แล้ว", year=year)
+        return _("ปิดปีงบประมาณ %(year)s แล้ว", year=fiscal_year_label(year))
 
     return run(action)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 import audit
 from errors import RuleError
 from extensions import db
-from language import local_date
+from language import fiscal_year_label, local_date
 from models import (
     OPTIONAL_ROUND_MONTHS,
     ROUND_MONTHS,
@@ -83,9 +83,12 @@ def ensure_open(year: int) -> None:
         select(FiscalYear).where(FiscalYear.year == year).with_for_update(read=True)
     )
     if row is None:
-        raise RuleError(_l("ยังไม่ได้เปิดปีงบประมาณ %(year)s", year=year), status=409)
+        raise RuleError(_l("ยังไม่ได้เปิดปีงบประมาณ %(year)s", year=fiscal_year_label(year)), status=409)
     if not row.is_open:
-        raise RuleError(_l("ปีงบประมาณ %(year)s ปิดแล้ว ดูได้อย่างเดียว แก้ไขไม่ได้", year=year), status=409)
+        raise RuleError(
+            _l("ปีงบประมาณ %(year)s ปิดแล้ว ดูได้อย่างเดียว แก้ไขไม่ได้", year=fiscal_year_label(year)),
+            status=409,
+        )
 
 
 def rounds_of(year: int) -> list[Round]:
@@ -125,10 +128,10 @@ def next_year_to_open() -> int:
 def open_next_year(admin: User, year: int) -> FiscalYear:
     """Open `year`, which must be the next one: a double click opens one year, not two."""
     if year != next_year_to_open():
-        raise RuleError(_l("ปีงบประมาณ %(year)s เปิดไปแล้ว", year=year))
+        raise RuleError(_l("ปีงบประมาณ %(year)s เปิดไปแล้ว", year=fiscal_year_label(year)))
     row = create_year(year)
     audit.record("year_opened", actor=admin, year=year)
-    _commit_or_refuse(_l("ปีงบประมาณ %(year)s เปิดไปแล้ว", year=year))
+    _commit_or_refuse(_l("ปีงบประมาณ %(year)s เปิดไปแล้ว", year=fiscal_year_label(year)))
     return row
 
 
@@ -158,7 +161,7 @@ def close_year(admin: User, year: int, today: date) -> None:
         raise RuleError(
             _l(
                 "ยังปิดปีงบประมาณ %(year)s ไม่ได้ มีเอกสารรอจัดเก็บ %(n)s รายการ",
-                year=year,
+                year=fiscal_year_label(year),
                 n=pending,
             )
         )
@@ -167,7 +170,7 @@ def close_year(admin: User, year: int, today: date) -> None:
         raise RuleError(
             _l(
                 "ยังปิดปีงบประมาณ %(year)s ไม่ได้ จนกว่าจะถึงวันครบกำหนดรอบสุดท้าย (%(due)s)",
-                year=year,
+                year=fiscal_year_label(year),
                 due=local_date(last_due),
             )
         )
