@@ -13,10 +13,9 @@ from datetime import date, datetime, time
 
 from flask_babel import lazy_gettext as _l
 
-from blueprints.auth.portal import USERNAME
 from errors import RuleError
 from models import User
-from text import clean_text
+from text import USERNAME, clean_text
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a 5,000-person export is well under 1 MB
 MAX_ROWS = 5000  # staff lines; an office has hundreds

@@ -1,5 +1,9 @@
 """Serving under the portal: the prefix, the menu per role, headers, production settings."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from werkzeug.test import Client
 
@@ -74,3 +78,21 @@ def test_a_route_without_an_access_rule_stops_the_app(app):
 
     app.view_functions["forgotten"] = marked
     assert unmarked_views(app) == []
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULES = sorted(
+    name[:-3]
+    for name in os.listdir(ROOT)
+    if name.endswith(".py") and name not in ("app.py", "config.py", "extensions.py")
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_module_imports_on_its_own(module):
+    """A circular import hides while the app happens to be imported first (as in the tests)
+    and breaks a command or worker that imports the module before it."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -30,12 +30,9 @@ from errors import RuleError
 from extensions import db
 from models import HandoffNonce, User
 from proxies import TRUSTED_KEY
-from text import clean_text
+from text import USERNAME, clean_text
 from thai import now_utc
 
-# Logins the portal may hand us, checked as sent: ASCII only, so no two different portal
-# logins (a Kelvin sign for K, a stripped control character) can fold into one account here.
-USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 UNUSABLE_PASSWORD = "!portal"  # noqa: S105  (not an argon2 hash: nothing ever matches it)
 CLOCK_SKEW = 30  # seconds a portal's clock may run ahead of ours

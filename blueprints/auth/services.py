@@ -14,10 +14,8 @@ from errors import RuleError
 from extensions import db
 from language import SESSION_KEY, THAI, offered_languages
 from models import User
-from text import clean_text
+from text import USERNAME, clean_text
 from thai import now_utc
-
-from .portal import USERNAME
 
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verifying against this when the username is unknown keeps both answers equally slow.
