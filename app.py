@@ -205,7 +205,7 @@ def load_portal_user(_request) -> User | None:
     user = portal.sync_user(identity) if identity else None
     if identity and user is None:
         # The portal still knows them, but they left the office: say so, not "log in".
-        g.portal_error = RuleError(portal.ACCOUNT_CLOSED, status=403)
+        g.portal_error = portal.AccountClosed()
     if user is not None and session.get("portal_user") != user.username:
         # Another person logged into the portal in this browser: nothing of the last
         # person's session (messages, form state) may carry over.
@@ -218,6 +218,8 @@ def ask_portal_first():
     """Before the access check: settle who this is, or why the portal could not say."""
     if not portal.per_request() or request.endpoint == "static":
         return
+    if request.blueprint == "menu":
+        return  # the menu answers the portal's server in JSON or a fragment, never a page
     if current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies:
         # A remember cookie from an earlier local login would hide the portal's answer.
         session["_remember"] = "clear"  # Flask-Login then ignores and deletes it

@@ -12,7 +12,14 @@ from blueprints.receive.services import return_document, store_document
 from extensions import db
 from models import FiscalYear
 from tests.conftest import Browser
-from tests.test_portal_auth import NGINX, SECRET, behind_nginx, php_token
+from tests.test_portal_auth import (
+    NGINX,
+    SECRET,
+    behind_nginx,
+    php_token,
+    portal_login,
+    with_php_cookie,
+)
 from thai import now_utc
 
 JSON = "/myoffice/reports/menu.json"
@@ -117,10 +124,77 @@ def test_an_english_reader_gets_english_labels(login_as, work):
     assert 'lang="en"' in menu(b, HTML).get_data(as_text=True)
 
 
+def test_work_counts_only_while_it_is_still_theirs(login_as, work, make_document):
+    """A returned document stops counting once revised (replaced), and once the reporter is
+    no longer assigned to the indicator (they cannot revise it any more)."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+
+    from blueprints.send.services import send_revision
+    from extensions import storage
+    from models import RETURNED, Document
+    from tests.samples import sample_bytes
+
+    returned = db.session.scalar(
+        db.select(Document).where(
+            Document.status == RETURNED, Document.uploaded_by_id == work.reporter.id
+        )
+    )
+    upload = FileStorage(io.BytesIO(sample_bytes("pdf")), filename="แก้ไขแล้ว.pdf")
+    send_revision(storage(), work.reporter, returned, "ฉบับแก้ไข", upload)
+    db.session.commit()
+    assert entries(menu(login_as(work.reporter)))[SEND]["count"] == 0
+    # ... and the revision waits for the receiver, with the one already waiting.
+    assert entries(menu(login_as(work.receiver)))[RECEIVE]["count"] == 2
+
+    again = make_document(work.indicator, work.reporter, title="ส่งกลับอีก")
+    return_document(work.receiver, again, "ไม่ครบ")
+    db.session.commit()
+    assert entries(menu(login_as(work.reporter)))[SEND]["count"] == 1
+    work.indicator.reporters.remove(work.reporter)
+    db.session.commit()
+    assert SEND in entries(menu(login_as(work.reporter)))  # still a reporter elsewhere
+    assert entries(menu(login_as(work.reporter)))[SEND]["count"] == 0
+
+
 def test_header_mode_the_portal_names_the_user(make_app, work):
     app = make_app(AUTH_MODE="header", TRUSTED_PROXIES=NGINX)
     got = entries(menu(behind_nginx(app, "receiver", "ประเสริฐ มั่นคง")))
     assert got[RECEIVE]["count"] == 1
+
+
+@pytest.mark.parametrize("path", [JSON, HTML])
+def test_header_mode_a_closed_account_gets_an_empty_menu_not_a_page(make_app, work, path):
+    work.receiver.active = False
+    db.session.commit()
+    app = make_app(AUTH_MODE="header", TRUSTED_PROXIES=NGINX)
+    response = menu(behind_nginx(app, "receiver", "ประเสริฐ มั่นคง"), path)
+    assert response.status_code == 401
+    if path == JSON:
+        assert response.get_json() == {"entries": [], "total": 0}
+    else:
+        assert response.get_data() == b""
+
+
+def test_php_session_mode_a_store_it_cannot_trust_is_said_in_json(php, make_app, work, tmp_path):
+    """The portal's server gets JSON it can log, not our error page."""
+    import os
+
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    app = make_app(
+        AUTH_MODE="php-session",
+        PHP_SESSION_SAVE_HANDLER="files",
+        PHP_SESSION_SAVE_PATH=str(sessions),
+        PHP_SESSION_MAX_AGE=1440,
+    )
+    sid = portal_login(php, sessions)
+    os.chmod(sessions / f"sess_{sid}", 0o644)  # anyone could have written it
+    response = menu(with_php_cookie(app, sid))
+    assert response.status_code == 503, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["entries"] == [] and "ตรวจสอบการเข้าสู่ระบบกับพอร์ทัลไม่ได้" in body["error"]
 
 
 # --- token mode: the portal's server signs a menu token for the user ------------------------

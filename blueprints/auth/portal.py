@@ -141,6 +141,13 @@ def current_identity() -> Identity | None:
 ACCOUNT_CLOSED = _l("บัญชีนี้ถูกปิดการใช้งานแล้ว กรุณาติดต่อผู้ดูแลระบบ")
 
 
+class AccountClosed(RuleError):
+    """The portal still knows the person, but they left the office here."""
+
+    def __init__(self):
+        super().__init__(ACCOUNT_CLOSED, status=403)
+
+
 def sync_user(identity: Identity) -> User | None:
     """The portal's user as ours: created as '-' staff the first time, name kept current.
 
@@ -266,7 +273,7 @@ def login_from_token(token: str | None) -> User:
         raise RuleError(BAD_LINK, status=403)
     user = sync_user(identity)
     if user is None:
-        raise RuleError(ACCOUNT_CLOSED, status=403)
+        raise AccountClosed()
     audit.record("login", actor=user, obj=user, via="portal")
     db.session.commit()
     return user

@@ -1,7 +1,7 @@
 """menu.json and menu.html: fetched by the portal's server (integrations/php/reports_menu.php)
 to draw our entries, with their counts, in the portal's own menu."""
 
-from flask import jsonify, make_response, render_template, request
+from flask import g, jsonify, make_response, render_template, request
 from flask_babel import force_locale, get_locale
 from flask_login import current_user
 
@@ -15,9 +15,13 @@ from . import bp, services
 
 def menu_user():
     """Who the menu is for: the portal's user (header and php-session modes, or a session of
-    ours), or in token mode the user a menu token from the portal's server names."""
+    ours), or in token mode the user a menu token from the portal's server names. A closed
+    account gets what a stranger gets: an empty menu, as in token mode."""
     if current_user.is_authenticated:
         return current_user, False
+    error = g.pop("portal_error", None)  # the portal named someone we cannot let in
+    if error is not None and not isinstance(error, portal.AccountClosed):
+        raise error  # e.g. the session store is down: the portal's server logs it
     scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
     if portal.mode() == "token" and scheme.lower() == "bearer" and token:
         return portal.user_from_menu_token(token.strip()), True
@@ -29,7 +33,7 @@ def answer(render):
     try:
         user, through_link = menu_user()
     except RuleError as error:
-        return render([], 403, str(error.message))
+        return render([], error.status, error.message)
     if user is None:
         return render([], 401, None)
     with force_locale(user.language or THAI):
