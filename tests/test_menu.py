@@ -5,12 +5,18 @@ tests/test_deploy.py); here each role, each count rule and each way of asking.
 """
 
 import json
+import os
+import subprocess
+import threading
+from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
 
+from app import mount
 from blueprints.receive.services import return_document, store_document
 from extensions import db
-from models import FiscalYear
+from models import FiscalYear, User
 from tests.conftest import Browser
 from tests.test_portal_auth import (
     NGINX,
@@ -263,3 +269,75 @@ def test_a_bearer_token_counts_only_in_token_mode(app, work):
     response = menu(Browser(app), headers=bearer(token))
     assert response.status_code == 401
     assert json.loads(response.get_data())["entries"] == []
+
+
+# --- the portal's side: integrations/php/reports_menu.php, run by the real PHP ---------------
+
+PHP_MENU = Path(__file__).resolve().parent.parent / "integrations" / "php" / "reports_menu.php"
+
+
+def portal_page(php, tmp_path, env, name="ประเสริฐ มั่นคง", charset="UTF-8") -> bytes:
+    """A portal page that has the receiver in its (open) session and prints our menu between
+    two markers, as the portal's own code would; its bytes, in the portal's charset."""
+    script = (
+        "session_save_path($argv[2]); session_id('menutest0123456789'); session_start();"
+        "$_SESSION['username'] = 'receiver';"
+        "$_SESSION['fullname'] = iconv('UTF-8', $argv[4], $argv[3]);"
+        "require $argv[1]; echo '[before]', reports_menu_html(), '[after]';"
+    )
+    result = subprocess.run(
+        [php, "-r", script, "--", str(PHP_MENU), str(tmp_path), name, charset],
+        capture_output=True,
+        timeout=30,
+        env={"PATH": os.environ.get("PATH", ""), "REPORTS_PORTAL_CHARSET": charset, **env},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return result.stdout
+
+
+@pytest.fixture
+def served(make_app):
+    """Our app on a real loopback port, as gunicorn would serve it to the portal's server."""
+
+    def serve(**config):
+        app = make_app(**config)
+        server = make_server("127.0.0.1", 0, mount(app), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/myoffice/reports"
+
+    servers = []
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+def test_the_php_include_prints_our_menu_in_a_tis620_portal(php, served, work, tmp_path):
+    """An older Thai portal writes TIS-620: the names it sends are converted to UTF-8 for us,
+    and our menu back into TIS-620 for its page."""
+    base = served(AUTH_MODE="header", TRUSTED_PROXIES="127.0.0.1")
+    env = {"REPORTS_AUTH_MODE": "header", "REPORTS_SERVER_BASE": base}
+    page = portal_page(php, tmp_path, env, charset="TIS-620")
+    text = page.decode("cp874")
+    assert text.startswith('[before]<ul class="reports-menu"') and text.endswith("[after]")
+    assert f'>{RECEIVE} <span class="reports-count"' in text
+    assert db.session.get(User, work.receiver.id).full_name == "ประเสริฐ มั่นคง"
+
+
+def test_a_short_secret_does_not_break_the_portals_page(php, served, work, tmp_path):
+    """A mistake in the portal's settings costs the menu, never the rest of the page."""
+    base = served(AUTH_MODE="token", HANDOFF_SECRET=SECRET)
+    env = {"REPORTS_AUTH_MODE": "token", "REPORTS_SERVER_BASE": base}
+    assert portal_page(php, tmp_path, {**env, "REPORTS_HANDOFF_SECRET": "short"}) == (
+        b"[before][after]"
+    )
+    # The same page with the right secret shows the menu.
+    page = portal_page(php, tmp_path, {**env, "REPORTS_HANDOFF_SECRET": SECRET})
+    assert RECEIVE in page.decode("utf-8")
+
+
+def test_the_module_down_costs_only_the_menu(php, tmp_path, work):
+    env = {"REPORTS_AUTH_MODE": "header", "REPORTS_SERVER_BASE": "http://127.0.0.1:9/x"}
+    assert portal_page(php, tmp_path, env) == b"[before][after]"

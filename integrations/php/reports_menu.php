@@ -8,7 +8,8 @@
 // REPORTS_AUTH_MODE). The page asks the module server to server (server_base) as the
 // logged-in user; nobody logged in, or no answer within two seconds, prints nothing, so a
 // portal page never fails because of the module. reports_menu_entries() gives the same
-// entries as arrays (label, url, count, group) for a portal that draws its own icons.
+// entries as arrays (label, url, count, group) for a portal that draws its own icons. Both
+// come in the portal's charset ('charset' in reports_config.php).
 //
 // Why not nginx SSI: its subrequests skip auth_request. Why not through nginx at all: in
 // header mode nginx would ask reports_auth.php, which waits for the session lock this very
@@ -19,8 +20,20 @@ declare(strict_types=1);
 
 require_once __DIR__ . '/reports_config.php';
 
-/** The body of menu.html or menu.json for the logged-in user, or null. */
+/** The body of menu.html or menu.json for the logged-in user, or null; never an exception,
+ * since a mistake here (a short secret, a name that is not in the portal's charset) must not
+ * stop the portal's page half-way. */
 function reports_menu_fetch(string $format): ?string
+{
+    try {
+        return reports_menu_ask($format);
+    } catch (Throwable $error) {
+        error_log('myoffice-reports: menu: ' . get_class($error) . ': ' . $error->getMessage());
+        return null;
+    }
+}
+
+function reports_menu_ask(string $format): ?string
 {
     $config = reports_config();
     $user = reports_current_user(reports_read_session());
@@ -73,10 +86,21 @@ function reports_menu_fetch(string $format): ?string
     return $answer;
 }
 
+/** UTF-8 from the module, in the portal's own charset ('TIS-620' for older Thai portals). */
+function reports_from_utf8(string $text): string
+{
+    $charset = reports_config()['charset'];
+    if (strcasecmp($charset, 'UTF-8') === 0) {
+        return $text;
+    }
+    $converted = iconv('UTF-8', $charset . '//TRANSLIT', $text);
+    return $converted === false ? '' : $converted;
+}
+
 /** The module's menu as an HTML fragment (<ul class="reports-menu">), escaped by the module. */
 function reports_menu_html(): string
 {
-    return reports_menu_fetch('html') ?? '';
+    return reports_from_utf8(reports_menu_fetch('html') ?? '');
 }
 
 /** The module's menu as a list of ['group', 'label', 'url', 'count'] arrays. */
@@ -84,5 +108,17 @@ function reports_menu_entries(): array
 {
     $body = reports_menu_fetch('json');
     $data = is_string($body) ? json_decode($body, true) : null;
-    return is_array($data) && is_array($data['entries'] ?? null) ? $data['entries'] : [];
+    if (!is_array($data) || !is_array($data['entries'] ?? null)) {
+        return [];
+    }
+    $entries = [];
+    foreach ($data['entries'] as $entry) {
+        if (is_array($entry)) {
+            foreach (['group', 'label'] as $key) {
+                $entry[$key] = reports_from_utf8((string) ($entry[$key] ?? ''));
+            }
+            $entries[] = $entry;
+        }
+    }
+    return $entries;
 }
