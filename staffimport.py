@@ -21,7 +21,12 @@ MAX_FILE_BYTES = 5 * 1024 * 1024  # a 5,000-person export is well under 1 MB
 MAX_ROWS = 5000  # staff lines; an office has hundreds
 # What a .xlsx may unpack to, checked before openpyxl reads a byte of it (zip bombs). zipfile
 # never inflates a member past the size its directory declares, so the declared sum is a bound.
-MAX_XLSX_UNCOMPRESSED = 50 * 1024 * 1024
+# A 5,000-person export unpacks to well under 1 MB.
+MAX_XLSX_UNCOMPRESSED = 10 * 1024 * 1024
+# openpyxl yields every row up to a row number the file names (<row r="...">), blank ones in
+# between included, one by one: without a bound a few bytes cost hours.
+MAX_XLSX_ROW = 100_000
+MAX_XLSX_COLUMNS = 64  # an export's columns; cells further right are never read
 HEADER_SEARCH = 10  # non-blank rows that may stand above the header (a title, the export date)
 NAME_MAX = User.__table__.c.full_name.type.length
 POSITION_MAX = User.__table__.c.position.type.length
@@ -175,8 +180,17 @@ def _xlsx_records(data: bytes) -> list[tuple[int, list[str]]]:
         try:
             if not workbook.worksheets:
                 raise RuleError(_EMPTY, status=400)
-            rows = workbook.worksheets[0].iter_rows(values_only=True)
+            sheet = workbook.worksheets[0]
+            # The sheet's own <dimension> (any size the file likes, A1:XFD1048576 in a few KB)
+            # would have openpyxl pad every row to its width, the blank rows it yields up to
+            # the last one too: 16,384 cells a row. Our own column cap and row bound instead.
+            sheet.reset_dimensions()
+            rows = sheet.iter_rows(values_only=True, max_col=MAX_XLSX_COLUMNS)
             for line, values in enumerate(rows, start=1):
+                if line > MAX_XLSX_ROW:
+                    raise RuleError(_TOO_FAR_DOWN, status=400)
+                if values.count(None) == len(values):  # cheap, for the blank rows between
+                    continue
                 cells = [_cell_text(value) for value in values]
                 if any(cell.strip() for cell in cells):
                     records.append((line, cells))
@@ -196,6 +210,10 @@ _UNREADABLE_XLSX = _l(
     "กรุณาบันทึกใหม่เป็น .xlsx หรือ CSV แล้วส่งอีกครั้ง"
 )
 _EMPTY = _l("ไม่พบรายชื่อบุคลากรในไฟล์ กรุณาตรวจสอบว่าเลือกไฟล์ถูกต้อง")
+_TOO_FAR_DOWN = _l(
+    "แผ่นงานแรกของไฟล์ Excel นี้มีข้อมูลเลยแถวที่ %(n)s กรุณาลบแถวท้ายตารางที่ไม่ใช่รายชื่อ หรือบันทึกเป็น CSV แล้วส่งใหม่",
+    n=f"{MAX_XLSX_ROW:,}",
+)
 
 
 def _cell_text(value) -> str:

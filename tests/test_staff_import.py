@@ -4,6 +4,7 @@ wrong: a Thai message and a 4xx, and nothing stored changes until the admin conf
 """
 
 import io
+import multiprocessing
 import os
 import re
 import struct
@@ -14,6 +15,7 @@ import openpyxl
 import pytest
 
 import staffimport
+from blueprints.auth import staff_import
 from blueprints.auth.portal import UNUSABLE_PASSWORD
 from extensions import db
 from models import REPORTER, AuditEntry, Document, User
@@ -25,6 +27,7 @@ HEADER = "username,ชื่อ-นามสกุล,กลุ่มงาน"
 THAI_NAME = "ณัฐพงศ์ กิ่งแก้วน้ำคำ"
 CHANGED = "ข้อมูลบัญชีผู้ใช้เปลี่ยนไปหลังจากตรวจสอบ"
 NOTHING_TO_DO = "ไม่มีสิ่งที่ต้องเปลี่ยนแปลง"
+UPLOAD_AGAIN = "ไม่พบไฟล์ที่ตรวจสอบไว้ หรือเกินหนึ่งวันแล้ว กรุณาอัปโหลดไฟล์อีกครั้ง"
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -45,6 +48,19 @@ def xlsx_bytes(*rows, header=("Username", "Full name", "Position")) -> bytes:
     return out.getvalue()
 
 
+def with_sheet_xml(data: bytes, change) -> bytes:
+    """The workbook with its first worksheet's XML passed through change(bytes) -> bytes."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                content = change(content)
+            archive.writestr(info, content)
+    return out.getvalue()
+
+
 def preview(b: Browser, data: bytes, name: str = "บุคลากร.csv"):
     """Upload the export on the import page: the preview, or the refusal."""
     form = {"csrf_token": b.csrf_token(), "file": (io.BytesIO(data), name)}
@@ -54,6 +70,13 @@ def preview(b: Browser, data: bytes, name: str = "บุคลากร.csv"):
 def digest_of(page) -> str:
     html = page.get_data(as_text=True)
     return re.search(r'name="digest" type="hidden" value="([0-9a-f]{64})"', html).group(1)
+
+
+def in_english(b: Browser) -> None:
+    """Press English at the top right (kept on the account)."""
+    response = b.post("auth.set_language", {"language": "en", "next": b.url("auth.index")})
+    assert response.status_code == 302
+    assert 'lang="en"' in b.get("auth.index").get_data(as_text=True)
 
 
 def confirm(b: Browser, page, deactivate: bool = False):
@@ -400,21 +423,66 @@ def test_an_xlsx_that_lies_about_its_sizes_is_refused(app, world, officer):
 
 def test_xml_entity_expansion_is_refused(app, world, officer):
     """openpyxl parses with defusedxml (installed from requirements.txt): no billion laughs."""
-    workbook = xlsx_bytes(("somchai", "สมชาย ใจดี", ""))
-    source = zipfile.ZipFile(io.BytesIO(workbook))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for info in source.infolist():
-            content = source.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                doctype = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-                if content.startswith(b"<?xml"):
-                    declaration, _end, rest = content.partition(b"?>")
-                    content = declaration + b"?>" + doctype + rest
-                else:
-                    content = doctype + content
-            archive.writestr(info, content)
-    assert_refused(preview(officer, out.getvalue(), "laughs.xlsx"), 400, "เปิดไฟล์ Excel นี้ไม่ได้")
+    doctype = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+
+    def add_doctype(content: bytes) -> bytes:
+        if content.startswith(b"<?xml"):
+            declaration, _end, rest = content.partition(b"?>")
+            return declaration + b"?>" + doctype + rest
+        return doctype + content
+
+    data = with_sheet_xml(xlsx_bytes(("somchai", "สมชาย ใจดี", "")), add_doctype)
+    assert_refused(preview(officer, data, "laughs.xlsx"), 400, "เปิดไฟล์ Excel นี้ไม่ได้")
+
+
+def ending_at(row: int, dimension: str):
+    """The sheet claims `dimension` and, as a sheet formatted down to there does, has an
+    empty styled cell in `row`."""
+
+    def change(content: bytes) -> bytes:
+        declared = f'<dimension ref="{dimension}"'.encode()
+        changed = re.sub(rb'<dimension ref="[^"]*"', declared, content)
+        last = f'<row r="{row}"><c r="A{row}" s="0"/></row></sheetData>'.encode()
+        assert changed != content
+        return changed.replace(b"</sheetData>", last)
+
+    return change
+
+
+def test_an_xlsx_declaring_the_largest_sheet_is_read_at_its_real_size():
+    """5 KB may declare A1:XFD1048576 and name a row far down; openpyxl then yields every row
+    up to it, each as wide as declared: 16,384 cells a row, minutes of a worker unless the
+    parser ignores the declared size. The parse runs in a child process so that a regression
+    fails here after 20 s, and leaving the pool kills the child (a thread could not be
+    stopped) so the rest of the run goes on at full speed. It asserts the rows read, not a
+    time: honest on a slow CI."""
+    data = with_sheet_xml(
+        xlsx_bytes(("somchai", THAI_NAME, "กลุ่มอำนวยการ"), ("manee", "มานี มีนา", None)),
+        ending_at(100_000, "A1:XFD1048576"),  # the last row read (staffimport.MAX_XLSX_ROW)
+    )
+    assert len(data) < 8 * 1024
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        parsed = pool.apply_async(staffimport.parse, (data, "wide.xlsx")).get(timeout=20)
+    assert parsed.rows == (
+        staffimport.Row(2, "somchai", THAI_NAME, "กลุ่มอำนวยการ"),
+        staffimport.Row(3, "manee", "มานี มีนา", ""),
+    )
+    assert parsed.rejected == ()
+
+
+def test_an_xlsx_with_a_row_far_below_its_lines_is_refused(app, world, officer):
+    """openpyxl yields every blank row up to a row number the file names; a few bytes may
+    name any number, so past MAX_XLSX_ROW the file is refused (and a line beyond the
+    sheet's declared size is no longer silently dropped)."""
+    far = 100_001  # staffimport.MAX_XLSX_ROW + 1
+    row = f'<row r="{far}"><c r="A{far}" t="inlineStr"><is><t>ท้ายตาราง</t></is></c></row>'
+    data = with_sheet_xml(
+        xlsx_bytes(("somchai", THAI_NAME, "")),
+        lambda content: content.replace(b"</sheetData>", row.encode() + b"</sheetData>"),
+    )
+    before = stored_state(app)
+    assert_refused(preview(officer, data, "far.xlsx"), 400, "มีข้อมูลเลยแถวที่ 100,000")
+    assert stored_state(app) == before
 
 
 # --- who may, and a preview that no longer holds -------------------------------------------
@@ -506,6 +574,87 @@ def test_old_uploads_are_swept_and_a_new_preview_replaces_the_last(app, world, o
     assert user("somchai") is not None and user("manee") is None
 
 
+def test_a_preview_older_than_a_day_is_not_applied(app, world, officer):
+    page = preview(officer, csv_bytes("manee,มานี มีนา,"))
+    (kept,) = pending_files(app)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(os.path.join(app.config["IMPORT_DIR"], kept), (two_days_ago, two_days_ago))
+    before = stored_state(app)
+
+    assert_refused(confirm(officer, page), 409, UPLOAD_AGAIN)
+
+    assert stored_state(app) == before and user("manee") is None
+    assert pending_files(app) == []
+
+
+def test_switching_to_english_between_preview_and_confirm_still_applies(app, world, officer):
+    """A rejected line's reason is in the reader's language; the preview is still the same."""
+    page = preview(officer, csv_bytes("manee,มานี มีนา,", "bad user,ผู้ใช้ผิดรูปแบบ,"))
+    assert len(rejected_lines(page)) == 1
+    in_english(officer)
+
+    response = confirm(officer, page)
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert user("manee").full_name == "มานี มีนา"
+
+
+def test_an_import_folder_the_service_cannot_write_is_a_thai_503(
+    app, world, make_app, tmp_path, caplog
+):
+    """REPORTS_IMPORT_DIR outside the unit's ReadWritePaths. Tests run as root in CI, where
+    permission bits stop nobody: a folder under a regular file cannot be created by anyone."""
+    regular_file = tmp_path / "not-a-folder"
+    regular_file.write_bytes(b"")
+    unwritable = make_app(IMPORT_DIR=str(regular_file / "imports"))
+    b = Browser(unwritable)
+    assert b.login("officer").status_code == 302
+    before = stored_state(app)
+
+    response = preview(b, csv_bytes("manee,มานี มีนา,"))
+
+    assert_refused(response, 503, "เก็บไฟล์ไว้ตรวจสอบไม่ได้ กรุณาแจ้งผู้ดูแลระบบ")
+    assert stored_state(app) == before and user("manee") is None
+    assert any(r.exc_info and issubclass(r.exc_info[0], OSError) for r in caplog.records)
+
+
+def test_two_confirms_of_one_preview_apply_it_once(app, world, officer, monkeypatch):
+    """The same session in a second browser (a copied cookie, a second tab) confirms while the
+    first confirm is between reading the kept file and writing: on PostgreSQL or MariaDB both
+    pass the digest check. Only the one that removes the kept file applies it."""
+    lines = [
+        line
+        for line in everyone(world, staff="วิไลวรรณ ทองดีมาก")
+        if not line.startswith("receiver,")
+    ]
+    page = preview(officer, csv_bytes(*lines))
+    replay = Browser(app)
+    name, path = app.config["SESSION_COOKIE_NAME"], app.config["URL_PREFIX"]
+    replay.client.set_cookie(name, officer.cookie(name).value, path=path)
+    plan_file, meanwhile = staff_import.plan_file, []
+
+    def second_confirm_arrives(*args, **kwargs):
+        plan = plan_file(*args, **kwargs)
+        if not meanwhile:  # the first confirm has read the file and planned, nothing more
+            meanwhile.append(None)
+            # Browser.open commits this request's session first: its reads end, as they
+            # would not block the other request on a server database.
+            meanwhile[0] = confirm(replay, page, deactivate=True)
+        return plan
+
+    monkeypatch.setattr(staff_import, "plan_file", second_confirm_arrives)
+    first = confirm(officer, page, deactivate=True)
+
+    assert meanwhile[0].status_code == 302, meanwhile[0].get_data(as_text=True)
+    assert_refused(first, 409, UPLOAD_AGAIN)
+    actions = db.session.scalars(
+        db.select(AuditEntry.action).where(AuditEntry.action.like("staff_import%"))
+    ).all()
+    assert sorted(actions) == ["staff_import_deactivated", "staff_import_updated", "staff_imported"]
+    assert user("staff").full_name == "วิไลวรรณ ทองดีมาก" and not user("receiver").active
+    assert pending_files(app) == []
+
+
 # --- re-import, deactivation, and nothing lost ---------------------------------------------
 
 
@@ -563,6 +712,24 @@ def test_deactivating_a_receiver_warns_that_their_indicators_need_one(app, world
     accounts = imported(officer, csv_bytes(*lines), deactivate=True)
     html = accounts.get_data(as_text=True)
     assert f"{world.receiver.full_name} เป็นผู้รับข้อมูลของตัวชี้วัด {world.indicator.code}" in html
+
+
+@pytest.mark.parametrize("way", ["import", "accounts page"])
+def test_an_english_admin_reads_the_receivers_fiscal_year_in_the_common_era(
+    app, world, officer, way
+):
+    in_english(officer)
+    if way == "import":
+        lines = [line for line in everyone(world) if not line.startswith("receiver,")]
+        accounts = imported(officer, csv_bytes(*lines), deactivate=True)
+    else:
+        response = officer.post("auth.set_active", {"active": "0"}, user_id=world.receiver.id)
+        assert response.status_code == 302
+        accounts = officer.get("auth.accounts")
+    html = accounts.get_data(as_text=True)
+    code, year = world.indicator.code, world.indicator.fiscal_year  # FY 2570 ends in 2027
+    assert f"{world.receiver.full_name} is the receiving officer of indicator" in html
+    assert f"{code} ({year - 543})" in html and f"{code} ({year})" not in html
 
 
 def test_inactive_accounts_in_the_export_are_not_reactivated(app, world, officer):

@@ -7,7 +7,7 @@ from flask_login import current_user, login_user, logout_user
 from blueprints.indicators.services import received_in_open_years
 from errors import RuleError
 from extensions import csrf, db
-from language import SESSION_KEY
+from language import SESSION_KEY, fiscal_year_label
 from models import User
 from pagination import paginate
 from permissions import ADMIN, LOGIN, PUBLIC, access
@@ -205,7 +205,7 @@ def set_active(user_id):
         flash(_("ปิดการใช้งานบัญชี %(name)s แล้ว", name=user.full_name), "success")
         orphaned = received_in_open_years(user)
         if orphaned:
-            codes = ", ".join(f"{i.code} ({i.fiscal_year})" for i in orphaned)
+            codes = ", ".join(f"{i.code} ({fiscal_year_label(i.fiscal_year)})" for i in orphaned)
             flash(
                 _(
                     "%(name)s เป็นผู้รับข้อมูลของตัวชี้วัด %(codes)s "
@@ -269,7 +269,7 @@ def confirm_import():
     data = staff_import.load(kept.get("token")) if kept.get("user") == current_user.id else None
     if data is None:
         forget_import()
-        flash(_("ไม่พบไฟล์ที่ตรวจสอบไว้ หรือเกินหนึ่งวันแล้ว กรุณาอัปโหลดไฟล์อีกครั้ง"), "error")
+        flash(str(staff_import.UPLOAD_AGAIN), "error")
         return render_import(status=409)
     try:
         plan = staff_import.plan_file(data, kept["file"], current_user)
@@ -281,7 +281,9 @@ def confirm_import():
                 "error",
             )
             return render_import_preview(plan, 409)
-        result = staff_import.apply(plan, current_user, form.deactivate_missing.data)
+        result = staff_import.apply_kept(
+            kept["token"], plan, current_user, form.deactivate_missing.data
+        )
     except RuleError as error:
         forget_import()
         flash(error.message, "error")
@@ -303,7 +305,7 @@ def flash_import_result(result):
         "success",
     )
     for account, indicators in result.orphaned:
-        codes = ", ".join(f"{i.code} ({i.fiscal_year})" for i in indicators)
+        codes = ", ".join(f"{i.code} ({fiscal_year_label(i.fiscal_year)})" for i in indicators)
         flash(
             _(
                 "%(name)s เป็นผู้รับข้อมูลของตัวชี้วัด %(codes)s กรุณาเปลี่ยน จนท.รับข้อมูลตัวชี้วัด ที่เมนู บันทึกตัวชี้วัด",

@@ -138,7 +138,10 @@ def plan(parsed: ParseResult, actor: User | None = None, filename: str = "") -> 
         "rejected": parsed.rejected,
         "has_position": parsed.has_position,
     }
-    return Plan(filename=filename, digest=_digest(fields), **fields)
+    # A rejected line's reason is in the reader's language, who may switch it between preview
+    # and confirm; the reasons follow from the kept file alone, so its line numbers suffice.
+    digest = _digest({**fields, "rejected": [r.line for r in parsed.rejected]})
+    return Plan(filename=filename, digest=digest, **fields)
 
 
 def _account(user: User) -> Account:
@@ -238,6 +241,8 @@ def _orphaned(accounts) -> tuple:
 
 
 NO_FILE = _l("กรุณาเลือกไฟล์รายชื่อบุคลากร (.csv หรือ .xlsx)")
+UPLOAD_AGAIN = _l("ไม่พบไฟล์ที่ตรวจสอบไว้ หรือเกินหนึ่งวันแล้ว กรุณาอัปโหลดไฟล์อีกครั้ง")
+CANNOT_KEEP = _l("เก็บไฟล์ไว้ตรวจสอบไม่ได้ กรุณาแจ้งผู้ดูแลระบบ")
 
 
 def read_limited(stream) -> bytes:
@@ -274,8 +279,14 @@ def preview_upload(upload, actor: User) -> Pending:
     filename = clean_filename(upload.filename)
     data = read_limited(upload.stream)
     result = plan_file(data, filename, actor)
-    sweep()
-    token = keep(data) if result.changes_anything else None
+    if not result.changes_anything:
+        return Pending(None, filename, result)
+    try:
+        sweep()
+        token = keep(data)
+    except OSError:  # REPORTS_IMPORT_DIR outside the service's ReadWritePaths, say
+        current_app.logger.exception("staff import: cannot keep the upload for confirmation")
+        raise RuleError(CANNOT_KEEP, status=503) from None
     return Pending(token, filename, result)
 
 
@@ -290,20 +301,38 @@ def keep(data: bytes) -> str:
 
 
 def load(token) -> bytes | None:
-    """The kept upload, or None if the token is not one of ours or its file was swept."""
+    """The kept upload, or None if the token is not one of ours or its file is a day old."""
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         return None
+    sweep()  # a confirm sweeps too: an office may preview far more rarely than once a day
     try:
         with open(os.path.join(pending_folder(), token), "rb") as f:
+            if os.fstat(f.fileno()).st_mtime < time.time() - PENDING_MAX_AGE:
+                return None  # aged since the sweep: the next one removes it
             return f.read()
     except FileNotFoundError:
         return None
 
 
-def discard(token) -> None:
-    if isinstance(token, str) and _TOKEN.fullmatch(token):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(pending_folder(), token))
+def apply_kept(token: str, plan: Plan, actor: User | None, deactivate_missing: bool) -> Result:
+    """apply() the upload kept under token, at most once: two confirms of one preview (two
+    tabs, a copied session cookie) may both pass the digest check on a server database, but
+    only one of them removes the file, and only that one applies it; the other is told to
+    upload again."""
+    if not discard(token):
+        raise RuleError(UPLOAD_AGAIN, status=409)
+    return apply(plan, actor, deactivate_missing)
+
+
+def discard(token) -> bool:
+    """Remove the kept upload; False if it was not there (or the token is not one of ours)."""
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        return False
+    try:
+        os.unlink(os.path.join(pending_folder(), token))  # atomic: one unlink of a path wins
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def sweep(now: float | None = None) -> None:
