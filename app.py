@@ -360,9 +360,14 @@ def register_commands(app: Flask) -> None:
         set_admin_command,
     )
 
-    for command in (init_db_command, create_user_command, set_admin_command, seed_demo_command):
+    for command in (
+        init_db_command,
+        create_user_command,
+        set_admin_command,
+        seed_demo_command,
+        import_staff_command,
+    ):
         app.cli.add_command(command)
-    app.cli.add_command(import_staff_command)
 
 
 def set_security_headers(response):

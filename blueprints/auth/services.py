@@ -148,9 +148,9 @@ def create_user(
         raise RuleError(_l("ชื่อผู้ใช้ยาวเกิน 64 ตัวอักษร"), status=400)
     if not username or not full_name:
         raise RuleError(_l("กรุณากรอกชื่อผู้ใช้และชื่อ - นามสกุล"), status=400)
-    # Checked as typed, then lower-cased: as the portal's logins are (blueprints/auth/portal.py).
+    # Checked as typed, then lower-cased, as the portal's logins are: the portal, its staff
+    # export and this page must all be able to name the same person.
     if not USERNAME.fullmatch(username):
-        # The portal's logins, its staff export and ours must be able to name the same person.
         raise RuleError(_l("ชื่อผู้ใช้ใช้ได้เฉพาะ A-Z a-z 0-9 . _ @ - เหมือนที่เข้าระบบผ่านพอร์ทัล"), status=400)
     username = username.lower()
     if find_by_username(username):

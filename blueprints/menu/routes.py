@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from blueprints.auth import portal
 from errors import RuleError
-from language import THAI
+from language import THAI, offered_languages
 from permissions import PUBLIC, access
 
 from . import bp, services
@@ -36,7 +36,8 @@ def answer(render):
         return render([], error.status, error.message)
     if user is None:
         return render([], 401, None)
-    with force_locale(user.language or THAI):
+    language = user.language if user.language in offered_languages() else THAI
+    with force_locale(language):
         return render(services.portal_entries(user, through_link), 200, None)
 
 
