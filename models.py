@@ -123,8 +123,12 @@ class Round(db.Model):
     fiscal_year: Mapped[int] = mapped_column(ForeignKey("fiscal_years.year"), primary_key=True)
     months: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     due_date: Mapped[date] = mapped_column(Date)
+    # ส่งระบบ สพฐ. แล้ว: the officer handed the round's documents to the national system.
+    handed_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    handed_over_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
     fiscal_year_row: Mapped[FiscalYear] = relationship(back_populates="rounds")
+    handed_over_by: Mapped["User | None"] = relationship()
 
 
 indicator_reporters = Table(
@@ -241,3 +245,49 @@ class HandoffNonce(db.Model):
 
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Download(db.Model):
+    """The first time a person downloaded a document (alone or in a zip): what "only what I
+    have not yet downloaded" leaves out."""
+
+    __tablename__ = "downloads"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(db.Model):
+    """The outbox: one event for one person, written in the same transaction as the action.
+
+    Shown under the bell until read; emailed in a digest by `flask send-notifications` when
+    SMTP is configured (emailed_at set only after the server accepted the message).
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_user_unread", "user_id", "read_at"),
+        Index("ix_notifications_unsent", "emailed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # A code (document_sent, document_received, document_returned, deadline_coming...);
+    # the words are made when read, in the reader's language, as the audit trail's are.
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set for events that must never be queued twice (a reminder: year, round, days, person).
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+
+    user: Mapped[User] = relationship()
