@@ -138,6 +138,8 @@ TABLE = {
     ("receive.history",            "POST"): (405,       405,   405,   405,      405,      405),
     ("receive.download",           "GET"):  (LOGIN,     403,   403,   200,      200,      200),
     ("receive.download",           "POST"): (405,       405,   405,   405,      405,      405),
+    ("receive.summary",            "GET"):  (LOGIN,     403,   403,   403,      200,      200),
+    ("receive.summary",            "POST"): (405,       405,   405,   405,      405,      405),
 }
 
 # The routes with arguments, given an id (or year, or round) that does not exist: 404 only once
@@ -169,6 +171,7 @@ MISSING = {
     ("receive.undo",               "POST"): (LOGIN,     403,   403,   403,      404,      404),
     ("receive.history",            "GET"):  (LOGIN,     404,   404,   404,      404,      404),
     ("receive.download",           "GET"):  (LOGIN,     404,   404,   404,      404,      404),
+    ("receive.summary",            "GET"):  (LOGIN,     403,   403,   403,      404,      404),
 }
 # fmt: on
 
@@ -286,6 +289,7 @@ URL_ARGS = {
     "receive.undo": lambda c: {"document_id": c.received_document_id},
     "receive.history": lambda c: {"document_id": c.document_id},
     "receive.download": lambda c: {"document_id": c.document_id},
+    "receive.summary": lambda c: {"months": 6},
 }
 
 MISSING_ARGS = {
@@ -309,6 +313,7 @@ MISSING_ARGS = {
     "receive.undo": lambda c: {"document_id": NO_SUCH_ID},
     "receive.history": lambda c: {"document_id": NO_SUCH_ID},
     "receive.download": lambda c: {"document_id": NO_SUCH_ID},
+    "receive.summary": lambda c: {"months": 3},  # a round the year lacks
 }
 
 

@@ -78,6 +78,7 @@ PAGES = {
     ),
     "receive.history": ("receiver", lambda g: {"document_id": g.chain_ids[0]}),
     "receive.download": ("receiver", lambda g: {"document_id": g.file_id}),
+    "receive.summary": ("receiver", lambda g: {"months": 6}),
     "menu.menu_json": ("receiver", lambda g: {}),
     "menu.menu_html": ("reporter", lambda g: {}),
 }
@@ -93,6 +94,8 @@ GROWS = {
     "years.index",
     "send.index",
     "receive.round_page",
+    "receive.summary",
+    "receive.index",
     "receive.indicator_page",
     "receive.history",
 }

@@ -7,13 +7,25 @@ from flask_login import current_user
 from blueprints.years.services import get_year, known_years, round_of, rounds_of, selected_year
 from errors import RuleError
 from extensions import db, storage
-from labels import ROUND_LABELS
+from labels import ROUND_LABELS, ROUND_STATES
 from language import fiscal_year_label
 from models import Document, Indicator
 from pagination import paginate
 from permissions import LOGIN, RECEIVER, access
+from text import small_int
+from thai import bangkok_date, now_utc, thai_sort_key
 
-from . import bp, services
+from . import bp, progress, services
+
+
+def progress_filters() -> dict:
+    """The matrix's filters from the query string: group, receiver, status (unknown ones off)."""
+    status = request.args.get("status", "")
+    return {
+        "group": request.args.get("group", "").strip(),
+        "receiver": small_int(request.args.get("receiver")),
+        "status": status if status in (*progress.STATES, progress.OVERDUE) else "",
+    }
 
 
 @bp.route("/")
@@ -22,6 +34,11 @@ def index():
     """Pick a round (รอบ 6 / 9 / 12 เดือน) of a fiscal year."""
     year = selected_year(request.args.get("year"))
     rounds = rounds_of(year)
+    filters = progress_filters()
+    mine = services.receivable(current_user)
+    chosen = progress.filtered(mine, filters["group"], filters["receiver"])
+    groups, receivers = progress.filter_choices(mine, year)
+    today = bangkok_date(now_utc())
     return render_template(
         "receive/index.html",
         year=year,
@@ -30,6 +47,34 @@ def index():
         rounds=rounds,
         totals=services.round_totals(current_user, year, [r.months for r in rounds]),
         round_labels=ROUND_LABELS,
+        round_states=ROUND_STATES,
+        matrix=progress.build(chosen, {year: rounds}, today, filters["status"])[0],
+        filters=filters,
+        groups=groups,
+        receivers=sorted(receivers, key=lambda u: thai_sort_key(u.full_name)),
+        today=today,
+    )
+
+
+@bp.route("/round/<int(min=3, max=12):months>/summary")
+@access(RECEIVER)
+def summary(months):
+    """A round on one printable page: each indicator's counts, the progress, the hand-over."""
+    year = selected_year(request.args.get("year"))
+    round_row = round_of(year, months)
+    if round_row is None:
+        abort(404)
+    today = bangkok_date(now_utc())
+    matrix = progress.build(services.receivable(current_user), {year: [round_row]}, today)[0]
+    return render_template(
+        "receive/summary.html",
+        year=year,
+        round_row=round_row,
+        round_label=ROUND_LABELS[months],
+        lines=matrix.round_rows(months),
+        share=matrix.progress[0],
+        today=today,
+        round_states=ROUND_STATES,
     )
 
 

@@ -4,6 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from blueprints.receive import progress
 from blueprints.years.services import MAX_YEAR, MIN_YEAR, known_years, open_years, rounds_of
 from errors import RuleError
 from extensions import db, storage
@@ -31,6 +32,7 @@ def render_index(status: int = 200):
     year, years = requested_years()
     page = paginate(services.my_indicators(current_user, years), per_page=20)
     rounds = services.rounds_by_year(years)
+    today = bangkok_date(now_utc())
     return render_template(
         "send/index.html",
         year=year,
@@ -38,9 +40,10 @@ def render_index(status: int = 200):
         page=page,
         summaries={i.id: services.round_summary(i, rounds[i.fiscal_year]) for i in page.items},
         open_years=set(open_years()),
-        today=bangkok_date(now_utc()),
+        today=today,
         round_labels=ROUND_LABELS,
         round_states=ROUND_STATES,
+        progress=progress.build(progress.reported_by(current_user), rounds, today),
     ), status
 
 

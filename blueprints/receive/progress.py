@@ -1,0 +1,171 @@
+"""Progress at a glance: the year's indicators by rounds, counted in a fixed number of queries."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from extensions import db
+from models import RECEIVED, REPLACED, RETURNED, SENT, Document, Indicator, Round, User
+from models import indicator_reporters as reporters_table
+from thai import code_sort_key, thai_sort_key
+
+# The status filter's values: the reporter page's round states, plus overdue.
+STATES = ("not_sent", "sent", "returned", "received")
+OVERDUE = "overdue"
+
+
+@dataclass
+class Cell:
+    """One indicator in one round.
+
+    Counts are of current documents: a replaced document is history (its revision is counted
+    instead), so it is neither returned nor sent any more.
+
+    state is what the round still needs, in the reporter page's order (send.services.round_state):
+    returned (a file waits for the reporter's revision) before sent (a file waits for the
+    receiver) before received; not_sent when nothing current exists.
+
+    overdue: the round's due date has passed (in Bangkok: the whole due day is on time) and the
+    cell has neither a received document nor a sent one waiting to be stored, i.e. the reporter
+    still owes something (state not_sent or returned). A late file, once sent, ends it.
+    """
+
+    round: Round
+    sent: int = 0
+    returned: int = 0
+    received: int = 0
+    overdue: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.returned:
+            return RETURNED
+        if self.sent:
+            return SENT
+        if self.received:
+            return RECEIVED
+        return "not_sent"
+
+
+@dataclass
+class Row:
+    indicator: Indicator
+    cells: list[Cell]
+
+    def matches(self, status: str | None) -> bool:
+        if not status:
+            return True
+        if status == OVERDUE:
+            return any(c.overdue for c in self.cells)
+        return any(c.state == status for c in self.cells)
+
+
+@dataclass
+class RoundProgress:
+    """A round's share of indicators with at least one received document."""
+
+    round: Round
+    done: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+@dataclass
+class Matrix:
+    year: int
+    rounds: list[Round]
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def progress(self) -> list[RoundProgress]:
+        return [
+            RoundProgress(r, sum(1 for row in self.rows if row.cells[i].received), len(self.rows))
+            for i, r in enumerate(self.rounds)
+        ]
+
+    def round_rows(self, months: int) -> list[tuple[Indicator, Cell]]:
+        """(indicator, its cell) for one round: the printable summary's lines."""
+        index = [r.months for r in self.rounds].index(months)
+        return [(row.indicator, row.cells[index]) for row in self.rows]
+
+
+def _counts(indicator_ids) -> dict[tuple[int, int], dict[str, int]]:
+    """{(indicator, round): {status: n}} of current documents, in one grouped query."""
+    stmt = (
+        select(Document.indicator_id, Document.round_months, Document.status, func.count())
+        .where(Document.indicator_id.in_(indicator_ids), Document.status != REPLACED)
+        .group_by(Document.indicator_id, Document.round_months, Document.status)
+    )
+    counts: dict[tuple[int, int], dict[str, int]] = {}
+    for indicator_id, months, status, n in db.session.execute(stmt):
+        counts.setdefault((indicator_id, months), {})[status] = int(n)
+    return counts
+
+
+def build(indicators_stmt, rounds_by_year: dict[int, list[Round]], today: date, status=None):
+    """One Matrix per year of rounds_by_year, over the indicators the statement selects.
+
+    Three statements whatever the data: the indicators (with their receivers) and one grouped
+    count of documents by indicator, round and status. status keeps the rows with at least
+    one cell in that state (or overdue); the progress is over the rows kept.
+    """
+    years = list(rounds_by_year)
+    stmt = indicators_stmt.where(Indicator.fiscal_year.in_(years)).options(
+        selectinload(Indicator.receiver)
+    )
+    indicators = sorted(db.session.scalars(stmt), key=lambda i: code_sort_key(i.code))
+    ids = indicators_stmt.where(Indicator.fiscal_year.in_(years)).with_only_columns(Indicator.id)
+    counts = _counts(ids) if indicators else {}
+    matrices = {year: Matrix(year, rounds_by_year[year]) for year in years}
+    for indicator in indicators:
+        matrix = matrices[indicator.fiscal_year]
+        cells = []
+        for round_row in matrix.rounds:
+            n = counts.get((indicator.id, round_row.months), {})
+            cell = Cell(round_row, n.get(SENT, 0), n.get(RETURNED, 0), n.get(RECEIVED, 0))
+            cell.overdue = round_row.due_date < today and not (cell.received or cell.sent)
+            cells.append(cell)
+        row = Row(indicator, cells)
+        if row.matches(status):
+            matrix.rows.append(row)
+    return [matrices[year] for year in sorted(years, reverse=True)]
+
+
+def filtered(indicators_stmt, group: str = "", receiver_id: int | None = None):
+    """Narrow the indicators to a group of reporters (their position) and to one receiver."""
+    if group:
+        by_group = (
+            select(reporters_table.c.indicator_id)
+            .join(User, User.id == reporters_table.c.user_id)
+            .where(User.position == group)
+        )
+        indicators_stmt = indicators_stmt.where(Indicator.id.in_(by_group))
+    if receiver_id is not None:
+        indicators_stmt = indicators_stmt.where(Indicator.receiver_id == receiver_id)
+    return indicators_stmt
+
+
+def reported_by(user: User):
+    """The indicators a reporter reports on: the reporter page's matrix."""
+    mine = select(reporters_table.c.indicator_id).where(reporters_table.c.user_id == user.id)
+    return select(Indicator).where(Indicator.id.in_(mine))
+
+
+def filter_choices(indicators_stmt, year: int) -> tuple[list[str], list[User]]:
+    """The groups (reporters' positions) and receivers found among the year's indicators."""
+    ids = indicators_stmt.where(Indicator.fiscal_year == year).with_only_columns(Indicator.id)
+    groups = db.session.scalars(
+        select(User.position)
+        .join(reporters_table, reporters_table.c.user_id == User.id)
+        .where(reporters_table.c.indicator_id.in_(ids), User.position != "")
+        .distinct()
+    ).all()
+    receivers = db.session.scalars(
+        select(User).where(User.id.in_(select(Indicator.receiver_id).where(Indicator.id.in_(ids))))
+    ).all()
+    return sorted(groups, key=thai_sort_key), list(receivers)
