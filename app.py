@@ -23,6 +23,7 @@ from errors import RuleError
 from extensions import babel, csrf, db, login_manager, migrate
 from language import LANGUAGES, chosen_language, fiscal_year_label, local_date, local_datetime
 from models import User
+from notifications import bell_count
 from pagination import list_filters
 from proxies import TrustedProxies, parse_networks
 from storage import Storage
@@ -262,13 +263,14 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.auth import bp as auth_bp
     from blueprints.indicators import bp as indicators_bp
     from blueprints.menu import bp as menu_bp
+    from blueprints.notifications import bp as notifications_bp
     from blueprints.receive import bp as receive_bp
     from blueprints.roles import bp as roles_bp
     from blueprints.send import bp as send_bp
     from blueprints.years import bp as years_bp
 
     blueprints = (auth_bp, roles_bp, indicators_bp, send_bp, receive_bp, years_bp, audit_bp)
-    for bp in (*blueprints, menu_bp):
+    for bp in (*blueprints, notifications_bp, menu_bp):
         app.register_blueprint(bp)
 
 
@@ -329,6 +331,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.filters["fiscal"] = fiscal_year_label
     app.jinja_env.globals["list_filters"] = list_filters
+    app.jinja_env.globals["unread_notifications"] = lambda: bell_count(current_user)
     english_catalogue = os.path.join(
         app.root_path, "translations", "en", "LC_MESSAGES", "messages.mo"
     )
@@ -357,6 +360,8 @@ def register_commands(app: Flask) -> None:
         import_staff_command,
         init_db_command,
         seed_demo_command,
+        send_notifications_command,
+        send_reminders_command,
         set_admin_command,
     )
 
@@ -366,6 +371,8 @@ def register_commands(app: Flask) -> None:
         set_admin_command,
         seed_demo_command,
         import_staff_command,
+        send_notifications_command,
+        send_reminders_command,
     ):
         app.cli.add_command(command)
 

@@ -1,4 +1,4 @@
-"""The command line: flask --app app init-db, create-user, set-admin, seed-demo, import-staff."""
+"""The command line: init-db, create-user, set-admin, seed-demo, import-staff, and email."""
 
 import click
 from flask import current_app
@@ -166,3 +166,38 @@ def print_import_plan(plan, deactivate_missing: bool) -> None:
         click.echo(f"ผู้ดูแล ไม่ปิดการใช้งาน: {account.username} {account.full_name}")
     for item in plan.rejected:
         click.echo(f"บรรทัด {item.line} ไม่รับ: {item.reason}")
+
+
+@click.command("send-notifications")
+@with_appcontext
+def send_notifications_command():
+    """Email each person one digest of their new events (cron, every few minutes)."""
+    import notifications
+
+    if not current_app.config["SMTP_HOST"]:
+        click.echo("ไม่ได้ตั้งค่า REPORTS_SMTP_HOST จึงไม่ส่งอีเมล")
+        return
+    if not current_app.config["SMTP_DOMAIN"]:
+        raise click.ClickException("กรุณาตั้งค่า REPORTS_SMTP_DOMAIN (อีเมลของแต่ละคนคือ ชื่อผู้ใช้@โดเมนนี้)")
+    try:
+        result = notifications.send_digests()
+    except notifications.SenderBusy:
+        click.echo("มีการส่งการแจ้งเตือนอื่นทำงานอยู่ ครั้งนี้ไม่ส่งซ้ำ")
+        return
+    click.echo(f"ส่งอีเมลแล้ว {result.sent_people} ฉบับ ({result.sent_events} เรื่อง)")
+    for failure in result.failures:
+        click.echo(f"ส่งไม่สำเร็จ: {failure}", err=True)
+    if result.server_down:
+        raise click.ClickException(f"ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้ ({result.server_down}) จะส่งใหม่ในครั้งถัดไป")
+    if result.failures:
+        raise click.ClickException(f"ส่งไม่สำเร็จ {len(result.failures)} ฉบับ")
+
+
+@click.command("send-reminders")
+@with_appcontext
+def send_reminders_command():
+    """Queue the reminders 7 days and 1 day before each due date (daily; safe to repeat)."""
+    import notifications
+
+    added = notifications.queue_reminders(notifications.bangkok_today())
+    click.echo(f"เพิ่มการเตือนกำหนดส่ง {added} รายการ")

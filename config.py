@@ -86,3 +86,17 @@ class Config:
     # token mode: the portal's link script (integrations/php/reports_link.php); the menu it
     # fetches from menu.html links through it, so a click signs the user in here.
     PORTAL_LINK_URL = "/myoffice/reports_link.php"
+
+    # Email (flask send-notifications): off while SMTP_HOST is None. Each person's address is
+    # <username>@SMTP_DOMAIN (the portal's usernames are the office mailboxes' names; the
+    # User table keeps no address). PUBLIC_URL is where staff open the module, e.g.
+    # "https://office.example/myoffice/reports": the links in the digest start with it.
+    SMTP_HOST = None
+    SMTP_PORT = 25
+    SMTP_USER = None
+    SMTP_PASSWORD = None
+    SMTP_STARTTLS = False
+    SMTP_FROM = None  # None: reports-noreply@SMTP_DOMAIN
+    SMTP_TIMEOUT = 30
+    SMTP_DOMAIN = None
+    PUBLIC_URL = None

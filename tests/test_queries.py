@@ -79,6 +79,7 @@ PAGES = {
     "receive.history": ("receiver", lambda g: {"document_id": g.chain_ids[0]}),
     "receive.download": ("receiver", lambda g: {"document_id": g.file_id}),
     "receive.summary": ("receiver", lambda g: {"months": 6}),
+    "notifications.index": ("receiver", lambda g: {}),
     "menu.menu_json": ("receiver", lambda g: {}),
     "menu.menu_html": ("reporter", lambda g: {}),
 }

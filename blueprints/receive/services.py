@@ -5,6 +5,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 import audit
+import notifications
 from blueprints.send.services import is_assigned
 from blueprints.years.services import ensure_open
 from errors import RuleError
@@ -120,6 +121,7 @@ def store_document(user: User, document: Document) -> None:
     values = {"status": RECEIVED, "received_by_id": user.id, "received_at": now_utc()}
     if not _transition(document, SENT, values):
         raise RuleError(ALREADY_HANDLED)
+    notifications.document_decided(user, document, "document_received")
     audit.record_document("document_received", user, document)
     db.session.commit()
 
@@ -145,6 +147,7 @@ def return_document(user: User, document: Document, reason: str) -> None:
     }
     if not _transition(document, SENT, values):
         raise RuleError(ALREADY_HANDLED)
+    notifications.document_decided(user, document, "document_returned", reason=reason)
     audit.record_document("document_returned", user, document, reason=reason)
     db.session.commit()
 

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
 
 import audit
+import notifications
 from blueprints.years.services import ensure_open, round_of
 from errors import RuleError
 from extensions import db
@@ -158,6 +159,7 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
                 raise RuleError(_l("เอกสารนี้ส่งฉบับแก้ไขไปแล้ว หรือไม่ได้ถูกส่งกลับแก้ไข"))
         db.session.add(document)
         db.session.flush()
+        notifications.document_sent(user, document)
         if replaces is None:
             audit.record(
                 "document_sent",

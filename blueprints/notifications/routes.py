@@ -1,0 +1,46 @@
+"""การแจ้งเตือน: what happened to my documents and indicators, newest first."""
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+import notifications
+from extensions import db
+from pagination import requested_page
+from permissions import LOGIN, access
+from text import small_int
+
+from . import bp
+
+PER_PAGE = 30
+
+
+@bp.route("/")
+@access(LOGIN)
+def index():
+    """List my notifications, newest first; reading the list marks nothing."""
+    page = db.paginate(
+        notifications.recent(current_user),
+        page=requested_page(),
+        per_page=PER_PAGE,
+        max_per_page=PER_PAGE,
+        error_out=False,
+    )
+    return render_template(
+        "notifications/index.html",
+        page=page,
+        describe=notifications.describe,
+        target=notifications.target,
+    )
+
+
+@bp.route("/read", methods=["POST"])
+@access(LOGIN)
+def mark_read():
+    """Mark one notification (?id) or all of mine as read."""
+    one = small_int(request.form.get("id"))
+    ids = [one] if one and one < 2**31 else None
+    count = notifications.mark_read(current_user, ids)
+    if ids is None:
+        flash(_("ทำเครื่องหมายว่าอ่านแล้ว %(n)s รายการ", n=count), "success")
+    return redirect(url_for("notifications.index", page=request.form.get("page") or None))
