@@ -56,6 +56,12 @@ ACTIONS = {
     "indicators_copied": _p("audit", "คัดลอกตัวชี้วัด %(count)s รายการ จากปี %(source)s ไปปี %(year)s"),
     "round_added": _p("audit", "เพิ่ม %(round)s ในปีงบประมาณ %(year)s"),
     "due_date_set": _p("audit", "กำหนดวันครบกำหนด %(round)s ปี %(year)s เป็น %(due)s"),
+    "round_exported": _p("audit", "ดาวน์โหลดเอกสาร%(round)s ปี %(year)s เป็นไฟล์ zip %(count)s ไฟล์"),
+    "indicator_exported": _p(
+        "audit", "ดาวน์โหลดเอกสารตัวชี้วัด %(code)s %(round)s ปี %(year)s เป็นไฟล์ zip %(count)s ไฟล์"
+    ),
+    "round_handed_over": _p("audit", "บันทึกว่า%(round)s ปี %(year)s ส่งระบบ สพฐ. แล้ว เมื่อ %(on)s"),
+    "round_handover_undone": _p("audit", "ยกเลิกการบันทึกส่งระบบ สพฐ. ของ%(round)s ปี %(year)s"),
 }
 
 # Parameters stored as codes, turned into words only when read.
@@ -96,9 +102,10 @@ def describe(entry: AuditEntry) -> str:
     for key, words in PARAM_WORDS.items():
         if key in params:
             params[key] = str(words.get(params[key], params[key] if params[key] else "-"))
-    if "due" in params:  # stored as an ISO date, read in the reader's calendar
-        with suppress(ValueError, TypeError):
-            params["due"] = local_date(date.fromisoformat(params["due"]))
+    for key in ("due", "on"):  # stored as ISO dates, read in the reader's calendar
+        if key in params:
+            with suppress(ValueError, TypeError):
+                params[key] = local_date(date.fromisoformat(params[key]))
     for key in ("year", "source"):  # fiscal years, stored in the Buddhist era
         if isinstance(params.get(key), int):
             params[key] = fiscal_year_label(params[key])

@@ -86,6 +86,13 @@ class Storage:
             raise ValueError(f"not a stored file name: {stored_name!r}")
         return os.path.join(self.root, stored_name)
 
+    def size(self, stored_name: str) -> int | None:
+        """The file's size on disk, or None when it is missing (or the name is not ours)."""
+        try:
+            return os.stat(self.path(stored_name)).st_size
+        except (OSError, ValueError):
+            return None
+
     def open(self, stored_name: str):
         return open(self.path(stored_name), "rb")
 

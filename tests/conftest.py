@@ -166,6 +166,9 @@ class Browser:
         if has_app_context():
             db.session.commit()
         kwargs.setdefault("environ_base", {"REMOTE_ADDR": self.address})
+        # A streamed body (the export's zip) is read inside the request's own context too,
+        # as a server would: stream_with_context cannot re-enter a context made elsewhere.
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(self.client.open, *args, **kwargs)
 
     def get(self, target: str, follow_redirects=False, **values):

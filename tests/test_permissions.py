@@ -29,6 +29,7 @@ from models import (
     SENT,
     AuditEntry,
     Document,
+    Download,
     FiscalYear,
     Indicator,
     Round,
@@ -138,6 +139,14 @@ TABLE = {
     ("receive.history",            "POST"): (405,       405,   405,   405,      405,      405),
     ("receive.download",           "GET"):  (LOGIN,     403,   403,   200,      200,      200),
     ("receive.download",           "POST"): (405,       405,   405,   405,      405,      405),
+    ("receive.export_round",       "GET"):  (LOGIN,     403,   403,   403,      200,      200),
+    ("receive.export_round",       "POST"): (405,       405,   405,   405,      405,      405),
+    ("receive.export_indicator",   "GET"):  (LOGIN,     403,   403,   403,      200,      200),
+    ("receive.export_indicator",   "POST"): (405,       405,   405,   405,      405,      405),
+    ("receive.handover_mark",      "GET"):  (405,       405,   405,   405,      405,      405),
+    ("receive.handover_mark",      "POST"): (LOGIN,     403,   403,   403,      403,      302),
+    ("receive.status_report",      "GET"):  (LOGIN,     403,   403,   403,      200,      200),
+    ("receive.status_report",      "POST"): (405,       405,   405,   405,      405,      405),
     ("notifications.index",        "GET"):  (LOGIN,     200,   200,   200,      200,      200),
     ("notifications.index",        "POST"): (405,       405,   405,   405,      405,      405),
     ("notifications.mark_read",    "GET"):  (405,       405,   405,   405,      405,      405),
@@ -175,6 +184,10 @@ MISSING = {
     ("receive.undo",               "POST"): (LOGIN,     403,   403,   403,      404,      404),
     ("receive.history",            "GET"):  (LOGIN,     404,   404,   404,      404,      404),
     ("receive.download",           "GET"):  (LOGIN,     404,   404,   404,      404,      404),
+    ("receive.export_round",       "GET"):  (LOGIN,     403,   403,   403,      404,      404),
+    ("receive.export_indicator",   "GET"):  (LOGIN,     403,   403,   403,      404,      404),
+    ("receive.handover_mark",      "POST"): (LOGIN,     403,   403,   403,      403,      404),
+    ("receive.status_report",      "GET"):  (LOGIN,     403,   403,   403,      404,      404),
     ("receive.summary",            "GET"):  (LOGIN,     403,   403,   403,      404,      404),
 }
 # fmt: on
@@ -272,6 +285,12 @@ class Cast:
         return year
 
 
+def with_a_document(c, values: dict) -> dict:
+    """The zips' URLs: a document sent first (c.document_id makes it), so the zip holds it."""
+    assert c.document_id
+    return values
+
+
 URL_ARGS = {
     "auth.reset_password": lambda c: {"user_id": c.staff_id},
     "auth.set_active": lambda c: {"user_id": c.staff_id},
@@ -293,6 +312,12 @@ URL_ARGS = {
     "receive.undo": lambda c: {"document_id": c.received_document_id},
     "receive.history": lambda c: {"document_id": c.document_id},
     "receive.download": lambda c: {"document_id": c.document_id},
+    "receive.export_round": lambda c: with_a_document(c, {"year": c.year, "months": 6}),
+    "receive.export_indicator": lambda c: with_a_document(
+        c, {"months": 6, "indicator_id": c.indicator_id}
+    ),
+    "receive.handover_mark": lambda c: {"year": c.year, "months": 6},
+    "receive.status_report": lambda c: {"year": c.year},
     "receive.summary": lambda c: {"months": 6},
 }
 
@@ -317,6 +342,10 @@ MISSING_ARGS = {
     "receive.undo": lambda c: {"document_id": NO_SUCH_ID},
     "receive.history": lambda c: {"document_id": NO_SUCH_ID},
     "receive.download": lambda c: {"document_id": NO_SUCH_ID},
+    "receive.export_round": lambda c: {"year": NO_SUCH_YEAR, "months": 6},
+    "receive.export_indicator": lambda c: {"months": 6, "indicator_id": NO_SUCH_ID},
+    "receive.handover_mark": lambda c: {"year": c.year, "months": 3},  # a round the year lacks
+    "receive.status_report": lambda c: {"year": NO_SUCH_YEAR},
     "receive.summary": lambda c: {"months": 3},  # a round the year lacks
 }
 
@@ -373,6 +402,7 @@ FORMS = {
     "send.revise": lambda c, me: {"title": NEW_TITLE, "file": pdf_upload("ฉบับแก้ไข.pdf")},
     "receive.return_document": lambda c, me: {"reason": REASON},
     "receive.undo": lambda c, me: {"reason": REASON},
+    "receive.handover_mark": lambda c, me: {"handed_over": "1"},
     "notifications.mark_read": lambda c, me: unread_notification(me),
 }
 
@@ -523,6 +553,21 @@ def done_mark_read(c, me, b, response):
     assert mine and all(n.read_at is not None for n in mine)
 
 
+def done_export(c, me, b, response):
+    import zipfile
+
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    assert archive.namelist()[0] == "manifest.csv"
+    assert sample_bytes("pdf") in [archive.read(n) for n in archive.namelist()[1:]]
+    assert db.session.get(Download, (me.id, c.document_id)) is not None
+    assert audited("round_exported", me.id) or audited("indicator_exported", me.id)
+
+
+def done_handover(c, me, b, response):
+    marked = db.session.get(Round, (c.year, 6))
+    assert marked.handed_over_at is not None and marked.handed_over_by_id == me.id
+
+
 def done_set_language(c, me, b, response):
     assert response.headers["Location"] == f"{PREFIX}/"
     page = b.get(f"{PREFIX}/login" if me is None else f"{PREFIX}/", follow_redirects=True)
@@ -558,6 +603,10 @@ DONE = {
     ("notifications.mark_read", "POST"): done_mark_read,
     # The one page that writes: each download is in the audit trail.
     ("receive.download", "GET"): done_download,
+    # The zips record each person's first downloads and an audit entry.
+    ("receive.export_round", "GET"): done_export,
+    ("receive.export_indicator", "GET"): done_export,
+    ("receive.handover_mark", "POST"): done_handover,
 }
 
 POST_ROUTES = sorted(e for (e, m), row in TABLE.items() if m == "POST" and set(row) != {405})

@@ -34,8 +34,14 @@ from models import (
 from tests.conftest import Browser, count_queries
 from thai import normalize_code
 
-# GET endpoints that are not pages: the portal's one-time login link only redirects.
-NOT_PAGES = {"auth.handoff"}
+# GET endpoints that are not pages: the portal's one-time login link only redirects; the
+# hand-over zips and the .xlsx report are downloads (tests/test_export.py covers them).
+NOT_PAGES = {
+    "auth.handoff",
+    "receive.export_round",
+    "receive.export_indicator",
+    "receive.status_report",
+}
 
 
 def get_pages() -> list[str]:

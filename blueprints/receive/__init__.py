@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("receive", __name__, url_prefix="/receive")
 
-from . import routes  # noqa: E402,F401  (routes attach themselves to bp)
+from . import export, routes  # noqa: E402,F401  (routes attach themselves to bp)

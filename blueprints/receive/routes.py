@@ -15,7 +15,7 @@ from permissions import LOGIN, RECEIVER, access
 from text import small_int
 from thai import bangkok_date, now_utc, thai_sort_key
 
-from . import bp, progress, services
+from . import bp, handover, progress, services
 
 
 def progress_filters() -> dict:
@@ -219,6 +219,8 @@ def download(document_id):
         )
     except (FileNotFoundError, ValueError):
         abort(404)
+    # First downloads, so "only what I have not yet downloaded" leaves this one out.
+    handover.record_first_downloads(current_user.id, [document.id])
     services.record_download(current_user, document)
     response.headers["X-Content-Type-Options"] = "nosniff"
     # Evidence files must not stay in a shared office browser's cache.
