@@ -55,6 +55,7 @@ class Row:
     cells: list[Cell]
 
     def matches(self, status: str | None) -> bool:
+        """The status filter: a row stays when any of its rounds is in that state (or overdue)."""
         if not status:
             return True
         if status == OVERDUE:
@@ -87,6 +88,14 @@ class Matrix:
             RoundProgress(r, sum(1 for row in self.rows if row.cells[i].received), len(self.rows))
             for i, r in enumerate(self.rounds)
         ]
+
+    @property
+    def states(self) -> list[str]:
+        """The states (and overdue) found in the matrix: the symbol key names only those."""
+        found = {c.state for row in self.rows for c in row.cells}
+        if any(c.overdue for row in self.rows for c in row.cells):
+            found.add(OVERDUE)
+        return sorted(found)
 
     def round_rows(self, months: int) -> list[tuple[Indicator, Cell]]:
         """(indicator, its cell) for one round: the printable summary's lines."""
