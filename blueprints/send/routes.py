@@ -1,6 +1,6 @@
 """ส่งเอกสารคำรับรอง: my indicators, the attach form, corrections and revisions."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -57,11 +57,14 @@ def index():
 @bp.route("/indicator/<id:indicator_id>/attach", methods=["GET", "POST"])
 @access(REPORTER)
 def attach(indicator_id):
-    """Attach one more file to an indicator I report on (แนบไฟล์เพิ่ม)."""
+    """Attach one more file, or several at once, to an indicator I report on (แนบไฟล์เพิ่ม)."""
     indicator = db.get_or_404(Indicator, indicator_id)
     if not services.is_assigned(current_user, indicator):
         abort(403)
     form = AttachForm(rounds_of(indicator.fiscal_year))
+    uploads = [f for f in request.files.getlist("file") if f.filename]
+    if request.method == "POST" and (wants_json() or len(uploads) > 1):
+        return attach_several(form, indicator, uploads)
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template("send/attach.html", form=form, indicator=indicator), status
@@ -83,11 +86,73 @@ def attach(indicator_id):
     return redirect(url_for("send.index"))
 
 
-def flash_sent(document: Document) -> None:
+def wants_json() -> bool:
+    """The attach page's script asks for JSON (one file per request, for its progress bars)."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def attach_several(form: AttachForm, indicator: Indicator, uploads: list):
+    """Each file stored or refused on its own; the round applies to all, titles by position.
+
+    Answers the script in JSON, and a plain form post with the attach page listing each
+    file's outcome (2xx when any was accepted), not a redirect: the list is the message.
+    """
+    form.for_several_files()
+    if not form.validate_on_submit():
+        reason = next(iter(form.errors.values()))[0]
+        if wants_json():
+            refused = [{"name": f.filename, "reason": str(reason)} for f in uploads]
+            return jsonify(
+                accepted=[], refused=refused or [{"name": "", "reason": str(reason)}]
+            ), 400
+        return render_template("send/attach.html", form=form, indicator=indicator), 400
+    titles = request.form.getlist("title")
+    items = [(titles[i] if i < len(titles) else "", f) for i, f in enumerate(uploads)]
+    outcomes = services.send_documents(
+        storage(), current_user, indicator, form.round_months.data, items or [("", None)]
+    )
+    accepted = [o for o in outcomes if o.document is not None]
+    statuses = {o.status for o in outcomes if o.document is None}
+    status = 200 if accepted else (statuses.pop() if len(statuses) == 1 else 400)
+    if wants_json():
+        for outcome in accepted:  # shown on the next page, as after the plain form
+            flash_sent(outcome.document)
+        return jsonify(
+            accepted=[accepted_json(o) for o in accepted],
+            refused=[{"name": o.name, "reason": o.reason} for o in outcomes if o.document is None],
+        ), status
+    form.title.data = ""
+    return render_template(
+        "send/attach.html", form=form, indicator=indicator, outcomes=outcomes
+    ), status
+
+
+def accepted_json(outcome) -> dict:
+    document = outcome.document
+    return {
+        "name": outcome.name,
+        "title": document.title,
+        "size": document.size,
+        "late": document.late,
+        "message": sent_message(document)[0],
+    }
+
+
+def sent_message(document: Document) -> tuple[str, str]:
     if document.late:
-        flash(_("ส่งเอกสารเรียบร้อยแล้ว (ส่งหลังวันครบกำหนด ระบบบันทึกว่าส่งล่าช้า)"), "warning")
-    else:
-        flash(_("ส่งเอกสารเรียบร้อยแล้ว"), "success")
+        return _("ส่งเอกสารเรียบร้อยแล้ว (ส่งหลังวันครบกำหนด ระบบบันทึกว่าส่งล่าช้า)"), "warning"
+    return _("ส่งเอกสารเรียบร้อยแล้ว"), "success"
+
+
+def flash_sent(document: Document) -> None:
+    flash_once(*sent_message(document))
+
+
+def flash_once(message: str, category: str) -> None:
+    """Ten files sent one request each still say "sent" once on the next page."""
+    if (category, message) not in session.get("_flashes", []):
+        flash(message, category)
 
 
 def own_document(document_id: int) -> Document:

@@ -1,5 +1,6 @@
 """ส่งเอกสารคำรับรอง: a reporter's indicators, the files sent for each round, and revisions."""
 
+from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
@@ -12,7 +13,7 @@ import notifications
 from blueprints.years.services import ensure_open, round_of
 from errors import RuleError
 from extensions import db
-from filetypes import RejectedFile
+from filetypes import RejectedFile, clean_filename
 from models import (
     RECEIVED,
     REPLACED,
@@ -24,6 +25,7 @@ from models import (
     User,
     indicator_reporters,
 )
+from storage import FileTooLarge
 from text import clean_text
 from thai import bangkok_date, code_sort_key, now_utc
 
@@ -271,3 +273,48 @@ def delete_document(storage, user: User, document: Document) -> None:
         storage.delete(stored_name)
     except OSError:  # the deletion stands; a leftover file is only disk space
         current_app.logger.exception("removing %s failed", stored_name)
+
+
+def default_title(filename: str) -> str:
+    """The title of a file sent without one: its cleaned name without the extension."""
+    name = clean_filename(filename or "")
+    stem, dot, _ext = name.rpartition(".")
+    return " ".join(clean_text(stem if dot else name).split())[:255]
+
+
+@dataclass
+class Outcome:
+    """One file of a batch: the document it became, or why it was refused (and the status)."""
+
+    name: str
+    document: Document | None = None
+    reason: str | None = None
+    status: int = 200
+
+
+def send_documents(storage, user: User, indicator: Indicator, round_months, items) -> list[Outcome]:
+    """Several files in one go: (title, upload) pairs, each stored or refused on its own.
+
+    Each file is its own send_document call and transaction, so a refused file costs the
+    others nothing. A blank title becomes the file's name.
+    """
+    outcomes = []
+    for title, upload in items:
+        filename = upload.filename if upload is not None else ""
+        outcome = Outcome(clean_filename(filename) if filename else "")
+        if not filename:
+            outcome.reason, outcome.status = str(_l("กรุณาเลือกไฟล์แนบ")), 400
+            outcomes.append(outcome)
+            continue
+        if not " ".join(clean_text(title or "").split()):
+            title = default_title(filename)
+        try:
+            outcome.document = send_document(storage, user, indicator, round_months, title, upload)
+        except FileTooLarge as error:
+            mb = error.max_bytes // (1024 * 1024)
+            outcome.reason = str(_l("ขนาดไฟล์ต้องไม่เกิน %(mb)s MB กรุณาลดขนาดไฟล์แล้วส่งใหม่", mb=mb))
+            outcome.status = 413
+        except RuleError as error:
+            outcome.reason, outcome.status = error.message, error.status
+        outcomes.append(outcome)
+    return outcomes
