@@ -11,6 +11,7 @@ import zipfile
 import pytest
 from openpyxl import load_workbook
 
+import audit
 from blueprints.receive import handover
 from blueprints.receive.services import return_document, store_document
 from extensions import db, storage
@@ -260,11 +261,9 @@ def test_officer_marks_a_round_handed_over_and_the_round_page_shows_it(world, lo
         "receive.handover_mark", {"handed_over": "1"}, year=year, months=6, follow_redirects=True
     )
     assert "บันทึกว่าส่งระบบ สพฐ. แล้ว" in twice.get_data(as_text=True)
-    assert (
-        db.session.scalar(
-            db.select(db.func.count(AuditEntry.id)).filter_by(action="round_handed_over")
-        )
-        == 1
+    (entry,) = db.session.scalars(db.select(AuditEntry).filter_by(action="round_handed_over"))
+    assert audit.describe(entry) == (
+        f"บันทึกว่ารอบ 6 เดือน ปี {year} ส่งระบบ สพฐ. แล้ว เมื่อ {thai_date(now_utc())}"
     )
 
     b.post("receive.handover_mark", {"handed_over": "0"}, year=year, months=6)
@@ -323,3 +322,32 @@ def test_status_report_reads_back_with_thai_dates_and_text_kept_text(
     formula = sheet.cell(row=5, column=2)
     assert formula.value == "=cmd|' /C calc'!A0" and formula.data_type == "s"
     assert not any(c.data_type == "f" for row in sheet.iter_rows() for c in row)
+
+
+def test_a_file_gone_after_the_check_breaks_the_stream_and_records_nothing(world, round_files):
+    export = handover.plan_export(storage(), world.receiver, world.indicator.fiscal_year, 6)
+    assert not export.missing and len(export.members) == 3
+    os.unlink(storage().path(round_files[2].stored_name))
+    completed = []
+    stream = handover.zip_stream(storage(), export, lambda: completed.append(True))
+    with pytest.raises(handover.FileVanished):
+        for _chunk in stream:
+            pass
+    assert completed == []  # a truncated zip, never a complete one that lacks a document
+
+
+def test_only_new_for_one_indicator(world, login_as, round_files):
+    b = login_as(world.receiver)
+    b.get("receive.download", document_id=round_files[1].id)
+    archive = unzip(
+        b.get("receive.export_indicator", months=6, indicator_id=world.indicator.id, only="new")
+    )
+    assert [n.rsplit("/", 1)[-1] for n in archive.namelist()] == [
+        "manifest.csv",
+        "รายงานผล.pdf",
+        "ภาคผนวก.pdf",
+    ]
+    (entry,) = db.session.scalars(
+        db.select(AuditEntry).filter_by(actor_id=world.receiver.id, action="indicator_exported")
+    )
+    assert entry.indicator_id == world.indicator.id and '"count": 2' in entry.params

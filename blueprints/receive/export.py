@@ -78,13 +78,15 @@ export_round.writes_on_get = True  # the Download rows and audit entry once the 
 @bp.route(f"/round/{MONTHS}/indicator/<id:indicator_id>/export.zip")
 @access(RECEIVER)
 def export_indicator(months, indicator_id):
-    """Download one indicator's documents of a round as a zip."""
+    """Download one indicator's documents of a round (or those not yet downloaded) as a zip."""
     indicator = db.get_or_404(Indicator, indicator_id)
     if round_of(indicator.fiscal_year, months) is None:
         abort(404)
     if not services.can_receive(current_user, indicator):
         abort(403)
-    export = handover.plan_export(storage(), current_user, indicator.fiscal_year, months, indicator)
+    only_new = request.args.get("only") == "new"
+    year = indicator.fiscal_year
+    export = handover.plan_export(storage(), current_user, year, months, indicator, only_new)
     back = url_for("receive.indicator_page", months=months, indicator_id=indicator.id)
     return send_export(export, back)
 
