@@ -9,7 +9,8 @@ document.addEventListener("DOMContentLoaded", function () {
   // Refuse an over-size file before uploading it: at a deadline, on slow office links,
   // waiting minutes to learn the file was too big is the worst outcome.
   // (The attach form's upload.js checks every chosen file itself.)
-  document.querySelectorAll("form[data-max-bytes]:not([data-upload-many])").forEach(function (form) {
+  var limited = document.querySelectorAll("form[data-max-bytes]:not([data-upload-many])");
+  limited.forEach(function (form) {
     var max = parseInt(form.getAttribute("data-max-bytes"), 10);
     var input = form.querySelector("input[type=file]");
     var message = document.getElementById("file-too-large");

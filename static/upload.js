@@ -17,6 +17,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var roundRequired = document.getElementById("round-required");
   var submit = form.querySelector("button[type=submit]");
   var done = document.getElementById("upload-done");
+  var cancel = document.getElementById("upload-cancel");
   var max = parseInt(form.getAttribute("data-max-bytes"), 10);
   var words = form.dataset;
   var items = []; // {file, row, title, progress, result, state}
@@ -58,6 +59,7 @@ document.addEventListener("DOMContentLoaded", function () {
     list.textContent = "";
     summary.textContent = "";
     done.hidden = true;
+    cancel.hidden = false;
     Array.prototype.forEach.call(files, function (file, index) {
       var row = rowTemplate.content.firstElementChild.cloneNode(true);
       var item = {
@@ -95,16 +97,21 @@ document.addEventListener("DOMContentLoaded", function () {
 
   input.addEventListener("change", function () { choose(input.files); });
 
+  // The whole form takes a drop (the zone lights up); a file let go beside it must not make
+  // the browser leave the page to show the file, losing what was typed.
+  ["dragover", "drop"].forEach(function (type) {
+    window.addEventListener(type, function (event) { event.preventDefault(); });
+  });
   ["dragenter", "dragover"].forEach(function (type) {
-    zone.addEventListener(type, function (event) {
+    form.addEventListener(type, function (event) {
       event.preventDefault();
       zone.classList.add("dragging");
     });
   });
   ["dragleave", "drop"].forEach(function (type) {
-    zone.addEventListener(type, function () { zone.classList.remove("dragging"); });
+    form.addEventListener(type, function () { zone.classList.remove("dragging"); });
   });
-  zone.addEventListener("drop", function (event) {
+  form.addEventListener("drop", function (event) {
     event.preventDefault();
     if (!event.dataTransfer || !event.dataTransfer.files.length) return;
     try {
@@ -148,7 +155,7 @@ document.addEventListener("DOMContentLoaded", function () {
         if (body && body.accepted && body.accepted.length) {
           item.progress.value = item.progress.max;
           item.title.value = body.accepted[0].title;
-          show(item, "accepted", words.msgAccepted + ": " + body.accepted[0].message);
+          show(item, "accepted", body.accepted[0].message);
         } else if (body && body.refused && body.refused.length) {
           show(item, "refused", words.msgRefused + ": " + body.refused[0].reason);
         } else if (xhr.status === 413) {
@@ -188,6 +195,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var token = form.querySelector("input[name=csrf_token]").value;
     busy = true;
     submit.disabled = true;
+    input.disabled = true;
     items.forEach(function (item) {
       item.title.readOnly = true;
       item.row.querySelector(".upload-remove").hidden = true;
@@ -199,6 +207,7 @@ document.addEventListener("DOMContentLoaded", function () {
       .then(function () {
         busy = false;
         submit.disabled = false;
+        input.disabled = false;
         var sent = items.filter(function (item) { return item.state === "accepted"; }).length;
         var refused = items.length - sent;
         if (refused === 0) {
@@ -210,6 +219,7 @@ document.addEventListener("DOMContentLoaded", function () {
           .replace("{sent}", String(sent))
           .replace("{refused}", String(refused));
         done.hidden = false;
+        cancel.hidden = true;
         input.value = "";
       });
   });

@@ -26,6 +26,7 @@ CSV = sample_bytes("csv")
 EXE = b"MZ\x90\x00" + b"\x00" * 60
 FAKE_PDF = b"this is not a pdf at all"
 JSON = {"Accept": "application/json"}
+SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
 def documents() -> list[Document]:
@@ -310,6 +311,8 @@ def test_three_files_dropped_at_once_one_refused(
         assert page.evaluate(
             "[...document.querySelectorAll('#upload-list progress')].map(b => b.value >= b.max)"
         ) == [True, True, True]  # the refused one's request finished too
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "upload-many.png"), full_page=True)
         widths = page.evaluate("document.documentElement.scrollWidth")
         assert widths <= 360
         done = page.get_by_role("link", name="ไปหน้าเอกสารที่ส่งแล้ว")
@@ -354,6 +357,8 @@ def test_the_same_form_without_javascript(
         expect(results.nth(1)).to_contain_text("ไม่รับไฟล์ชนิดนี้")
         expect(results.nth(2)).to_contain_text("ภาพกิจกรรม")
         expect(page.get_by_role("status").first).to_contain_text("ส่งแล้ว 2 ไฟล์ ไม่รับ 1 ไฟล์")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "upload-many-no-js.png"), full_page=True)
         sent = documents()
         assert [stored_bytes(d) for d in sent] == [p.read_bytes() for p in three_files[::2]]
     finally:
