@@ -411,3 +411,18 @@ def test_reminders_are_emailed_like_any_event(app, world, smtp):
     message = next(m for rcpt, m in smtp.messages if rcpt[0] == f"reporter@{DOMAIN}")
     assert "ยังไม่มีเอกสาร" in message.get_content()
     assert f"{PUBLIC_URL}/send/" in message.get_content()
+
+
+def test_a_digest_speaks_the_readers_language(app, world, make_document, smtp):
+    """Staff who chose English read their digest in English (here: its dates, in CE)."""
+    if "en" not in app.config["LANGUAGES"]:
+        pytest.skip("English is not compiled (make compiles it)")
+    world.receiver.language = "en"
+    db.session.commit()
+    make_document(world.indicator, world.reporter)
+    smtp.start()
+    assert send(app).exit_code == 0
+    body = smtp.messages[0][1].get_content()
+    year = now_utc().year
+    assert str(year) in body
+    assert str(year + 543) not in body and str(year + 544) not in body  # no Buddhist era

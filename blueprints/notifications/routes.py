@@ -43,4 +43,5 @@ def mark_read():
     count = notifications.mark_read(current_user, ids)
     if ids is None:
         flash(_("ทำเครื่องหมายว่าอ่านแล้ว %(n)s รายการ", n=count), "success")
-    return redirect(url_for("notifications.index", page=request.form.get("page") or None))
+    page = small_int(request.form.get("page"))
+    return redirect(url_for("notifications.index", page=page if page and page > 1 else None))
