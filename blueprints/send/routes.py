@@ -8,6 +8,7 @@ from blueprints.receive import progress
 from blueprints.years.services import MAX_YEAR, MIN_YEAR, known_years, open_years, rounds_of
 from errors import RuleError
 from extensions import db, storage
+from filetypes import clean_filename
 from labels import ROUND_LABELS, ROUND_STATES
 from models import Document, Indicator
 from pagination import paginate
@@ -102,7 +103,7 @@ def attach_several(form: AttachForm, indicator: Indicator, uploads: list):
     if not form.validate_on_submit():
         reason = next(iter(form.errors.values()))[0]
         if wants_json():
-            refused = [{"name": f.filename, "reason": str(reason)} for f in uploads]
+            refused = [{"name": clean_filename(f.filename), "reason": str(reason)} for f in uploads]
             return jsonify(
                 accepted=[], refused=refused or [{"name": "", "reason": str(reason)}]
             ), 400
