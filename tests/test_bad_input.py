@@ -409,6 +409,7 @@ ID_ROUTES = [
 NUMBER_ROUTES = [
     ("GET", "/receive/round/{}"),
     ("GET", "/receive/round/{}/indicator/1"),
+    ("GET", "/receive/round/{}/summary"),
     ("POST", "/years/{}/close"),
     ("POST", "/years/{}/copy"),
     ("POST", "/years/{}/rounds"),
