@@ -410,6 +410,7 @@ ID_ROUTES = [
 NUMBER_ROUTES = [
     ("GET", "/receive/round/{}"),
     ("GET", "/receive/round/{}/indicator/1"),
+    ("GET", "/receive/round/{}/summary"),
     ("GET", "/receive/round/{}/indicator/1/export.zip"),
     ("GET", "/receive/{}/round/6/export.zip"),
     ("GET", "/receive/2570/round/{}/export.zip"),
