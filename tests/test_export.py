@@ -166,6 +166,24 @@ def test_long_indicator_folder_cut_at_200_bytes(world, login_as, make_document, 
     assert file == "ไฟล์.pdf"  # the name was cleaned at upload already
 
 
+def test_indicators_whose_folders_come_out_alike_get_numbered_within_200_bytes(
+    world, login_as, make_document, make_indicator
+):
+    name = "ร้อยละของสถานศึกษาที่จัดการเรียนรู้เชิงรุกตามแนวทางการพัฒนา " * 5
+    for code in ("1.2/1", "1.2_1"):  # "/" is cleaned to "_": the two folders come out alike
+        indicator = make_indicator(code, name, receiver=world.receiver, reporters=[world.reporter])
+        make_document(indicator, world.reporter)
+    archive = unzip(
+        login_as(world.receiver).get(
+            "receive.export_round", year=world.indicator.fiscal_year, months=6
+        )
+    )
+    folders = {m.split("/")[0] for m in archive.namelist() if "/" in m}
+    numbered = [f for f in folders if f.endswith(" (2)")]
+    assert len(numbered) == 1 and numbered[0].startswith("1.2_1 ร้อยละ")  # the dot stays put
+    assert all(len(f.encode()) <= 200 for f in folders)
+
+
 def test_missing_file_is_reported_before_any_byte(world, login_as, round_files):
     b = login_as(world.receiver)
     os.unlink(storage().path(round_files[1].stored_name))

@@ -152,6 +152,15 @@ def test_nobody_reads_or_marks_anothers_notifications(world, make_document, logi
     assert rows(world.receiver)[0].read_at is None
 
 
+@pytest.mark.parametrize("bad", ["abc", "0", "-1", str(2**31), ""])
+def test_a_broken_id_marks_nothing_read(world, make_document, login_as, bad):
+    """Not "all": unread events are the ones still to be emailed."""
+    make_document(world.indicator, world.reporter)
+    response = login_as(world.receiver).post("notifications.mark_read", {"id": bad})
+    assert response.status_code in (400, 404)
+    assert rows(world.receiver)[0].read_at is None
+
+
 def test_mark_read_needs_csrf(world, make_document, login_as):
     make_document(world.indicator, world.reporter)
     response = login_as(world.receiver).post("notifications.mark_read", csrf=False)

@@ -1,6 +1,6 @@
 """การแจ้งเตือน: what happened to my documents and indicators, newest first."""
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -38,8 +38,15 @@ def index():
 @access(LOGIN)
 def mark_read():
     """Mark one notification (?id) or all of mine as read."""
-    one = small_int(request.form.get("id"))
-    ids = [one] if one and one < 2**31 else None
+    raw = request.form.get("id")
+    if raw is None:
+        ids = None  # the "all read" button
+    else:
+        # A broken id must not fall through to "all": unread events are the ones emailed.
+        one = small_int(raw)
+        if not one:
+            abort(400)
+        ids = [one]
     count = notifications.mark_read(current_user, ids)
     if ids is None:
         flash(_("ทำเครื่องหมายว่าอ่านแล้ว %(n)s รายการ", n=count), "success")

@@ -70,17 +70,20 @@ def safe_component(text: str, max_bytes: int, fallback: str = "_") -> str:
     return (stem or fallback) + dot + ext
 
 
-def numbered(name: str, taken: set[str]) -> str:
+def numbered(
+    name: str, taken: set[str], max_bytes: int = MAX_FILE_BYTES, extension: bool = True
+) -> str:
     """name, or 'name (2).pdf', 'name (3).pdf' ...: unique in `taken` ignoring case, as on
-    Windows; the number fits inside the byte limit."""
+    Windows; the number fits inside the byte limit. Folders have no extension: the dot in
+    an indicator code such as '1.2' stays where it is."""
     candidate, n = name, 1
-    stem, dot, ext = name.rpartition(".")
+    stem, dot, ext = name.rpartition(".") if extension else ("", "", "")
     if not dot or not stem:
         stem, dot, ext = name, "", ""
     while candidate.casefold() in taken:
         n += 1
         suffix = f" ({n}){dot}{ext}"
-        candidate = truncate_utf8(stem, MAX_FILE_BYTES - len(suffix.encode())) + suffix
+        candidate = truncate_utf8(stem, max_bytes - len(suffix.encode())) + suffix
     taken.add(candidate.casefold())
     return candidate
 
@@ -157,7 +160,7 @@ def plan_export(storage, user, year, months, indicator=None, only_new=False) -> 
             continue
         if document.indicator_id not in folders:
             folders[document.indicator_id] = numbered(
-                folder_name(document.indicator), taken_folders
+                folder_name(document.indicator), taken_folders, MAX_FOLDER_BYTES, extension=False
             )
         folder = folders[document.indicator_id]
         name = safe_component(document.original_name, MAX_FILE_BYTES, fallback="file")
