@@ -29,6 +29,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: real Chromium through Playwright")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """A whole run that passed writes its security figures into the README (tests/figures.py)."""
+    from tests import figures
+
+    if exitstatus == 0 and figures.complete():
+        figures.write_readme()
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     url = os.environ.get("REPORTS_TEST_DATABASE_URL")
