@@ -1,5 +1,6 @@
 """The application factory, read top to bottom like a table of contents."""
 
+import contextlib
 import os
 import secrets
 
@@ -10,6 +11,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import IntegerConverter
@@ -18,7 +20,7 @@ import permissions
 import phpsession
 from blueprints.auth import portal
 from config import BASE_DIR, Config
-from csp import build_policy
+from csp import DOWNLOAD_POLICY, build_policy, frames_only_from_self, portal_origins
 from errors import RuleError
 from extensions import babel, csrf, db, login_manager, migrate
 from language import LANGUAGES, chosen_language, fiscal_year_label, local_date, local_datetime
@@ -86,7 +88,11 @@ def configure(app: Flask, config: dict | None) -> None:
         app.config[key] for key in ("AUTH_HEADER_USER", "AUTH_HEADER_NAME", "AUTH_HEADER_POSITION")
     )
     app.wsgi_app = TrustedProxies(app.wsgi_app, networks, identity_headers)
-    app.config["CONTENT_SECURITY_POLICY"] = build_policy(app.config["CSP_EXTRA"])
+    origins = portal_origins(app.config["PORTAL_ORIGINS"])
+    policy = build_policy(app.config["CSP_EXTRA"], origins)
+    app.config["CONTENT_SECURITY_POLICY"] = policy
+    # Browsers that still read X-Frame-Options would refuse a portal on another origin.
+    app.config["X_FRAME_OPTIONS"] = "SAMEORIGIN" if frames_only_from_self(policy) else None
     configure_layout(app)
 
 
@@ -318,6 +324,21 @@ def register_errorhandlers(app: Flask) -> None:
             return error
         return render_error(error.code)
 
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(error):
+        # A connection dropped mid-request (a database restart, a killed backend): the
+        # request's work is rolled back and its uploaded file removed by the service; the
+        # pool (pool_pre_ping) gives the next request a live connection.
+        if not error.connection_invalidated:
+            raise error  # any other database error is a bug: the 500 handler reports it
+        app.logger.error("database unavailable: %s", error.orig)
+        with contextlib.suppress(Exception):  # the connection may be gone; that is the point
+            db.session.rollback()
+        detail = _("ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่")
+        if request.method not in ("GET", "HEAD"):
+            detail += " " + _("สิ่งที่ส่งมาครั้งนี้ยังไม่ได้บันทึก กรุณาส่งใหม่อีกครั้ง")
+        return render_error(503, detail)
+
     @app.errorhandler(500)
     def server_error(_error):
         db.session.rollback()
@@ -379,8 +400,13 @@ def register_commands(app: Flask) -> None:
 
 def set_security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    if current_app.config["X_FRAME_OPTIONS"]:
+        response.headers.setdefault("X-Frame-Options", current_app.config["X_FRAME_OPTIONS"])
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.headers.get("Content-Disposition", "").startswith("attachment"):
+        # A document is the sender's bytes, not our page: whatever it claims to be, it
+        # downloads, and should anything render it anyway it runs nothing.
+        response.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
     response.headers.setdefault(
         "Content-Security-Policy", current_app.config["CONTENT_SECURITY_POLICY"]
     )

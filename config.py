@@ -46,6 +46,10 @@ class Config:
     # Sources added to our Content-Security-Policy, for a portal layout that loads its own
     # scripts, styles or fonts: "script-src https://cdn.example; font-src https://fonts.example".
     CSP_EXTRA = ""
+    # A portal on another origin that shows this module inside its pages (a frame), e.g.
+    # "https://portal.example.go.th" (several: comma-separated or a JSON list). Empty: only
+    # pages of our own origin may frame us, as when the portal serves us at /myoffice/reports.
+    PORTAL_ORIGINS = ""
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # Addresses or networks of the web servers in front of us ("127.0.0.1,::1"). Forwarded

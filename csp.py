@@ -31,11 +31,48 @@ FETCH_DIRECTIVES = {
 _NAME = re.compile(r"[a-z][a-z-]*")
 # A source expression never holds whitespace, ';' or ',' (those end it) or control characters.
 _SOURCE = re.compile(r"[\x21-\x2b\x2d-\x3a\x3c-\x7e]+")
+# A portal origin: scheme, host and optional port, nothing else (a path in frame-ancestors
+# would be ignored by browsers and only mislead whoever reads the setting).
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+# What a downloaded document gets in place of our policy: should a browser ever render it
+# (an old one, a plugin, a user's "open"), it runs nothing, loads nothing and has no origin.
+DOWNLOAD_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
 
 
-def build_policy(extra: str) -> str:
-    """BASE_POLICY with REPORTS_CSP_EXTRA's sources added; a malformed value refuses to start."""
+def portal_origins(value) -> list[str]:
+    """REPORTS_PORTAL_ORIGINS: the portal's origins that may show us in a frame.
+
+    Empty: our own origin only (the portal normally serves us at /myoffice/reports on its
+    host). A list (JSON from the environment) or a comma/space separated string.
+    """
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    origins = [str(v).strip().rstrip("/") for v in value or []]
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise RuntimeError(
+                f"REPORTS_PORTAL_ORIGINS: {origin!r} is not an origin like https://portal.example"
+            )
+    return origins
+
+
+def frames_only_from_self(policy: str) -> bool:
+    """X-Frame-Options can say only SAMEORIGIN; send it when that is the whole truth."""
+    for part in policy.split(";"):
+        words = part.split()
+        if words and words[0] == "frame-ancestors":
+            return words[1:] == ["'self'"]
+    return False
+
+
+def build_policy(extra: str, origins: list[str] = ()) -> str:
+    """BASE_POLICY with REPORTS_CSP_EXTRA's sources added; a malformed value refuses to start.
+
+    `origins` (portal_origins()) join 'self' in frame-ancestors: the portal may frame us,
+    nobody else.
+    """
     policy = {name: list(sources) for name, sources in BASE_POLICY.items()}
+    policy["frame-ancestors"] += [o for o in origins if o not in policy["frame-ancestors"]]
     if re.search(r"[\x00-\x1f\x7f]", extra or ""):
         # A value broken across lines is a mistake to show, not to read as more sources.
         raise RuntimeError("REPORTS_CSP_EXTRA: control characters or line breaks in the value")

@@ -1,5 +1,7 @@
 """รับเอกสารรายงานตัวชี้วัด: pick a round, open an indicator, store or return its documents."""
 
+import re
+
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -7,6 +9,7 @@ from flask_login import current_user
 from blueprints.years.services import get_year, known_years, round_of, rounds_of, selected_year
 from errors import RuleError
 from extensions import db, storage
+from filetypes import ALLOWED_EXTENSIONS
 from labels import ROUND_LABELS, ROUND_STATES
 from language import fiscal_year_label
 from models import Document, Indicator
@@ -16,6 +19,7 @@ from text import small_int
 from thai import bangkok_date, now_utc, thai_sort_key
 
 from . import bp, handover, progress, services
+from .export import attachment
 
 
 def progress_filters() -> dict:
@@ -210,15 +214,16 @@ def download(document_id):
     document = viewable(document_id)
     try:
         path = storage().path(document.stored_name)
-        response = send_file(
-            path,
-            mimetype=document.content_type,
-            as_attachment=True,
-            download_name=document.original_name,
-            conditional=True,
-        )
+        response = send_file(path, mimetype=download_type(document.content_type), conditional=True)
     except (FileNotFoundError, ValueError):
         abort(404)
+    # Always a download, whatever the file claims: the Thai name for browsers that read
+    # filename*, a plain one for the rest. set_security_headers adds the sandboxing policy.
+    _stem, dot, ext = document.original_name.rpartition(".")
+    ascii_ext = ext.lower() if dot and re.fullmatch(r"[A-Za-z0-9]{1,8}", ext) else "bin"
+    response.headers["Content-Disposition"] = attachment(
+        document.original_name, f"document-{document.id}.{ascii_ext}"
+    )
     # First downloads, so "only what I have not yet downloaded" leaves this one out.
     handover.record_first_downloads(current_user.id, [document.id])
     services.record_download(current_user, document)
@@ -229,3 +234,12 @@ def download(document_id):
 
 
 download.writes_on_get = True  # the audit entry: SQLite takes the write lock up front
+
+# Types our upload check stores; anything else in a row (an older version's, a restored
+# backup's, a hand-edited one) goes out as bytes, never as something a browser renders.
+SERVED_TYPES = frozenset(ALLOWED_EXTENSIONS.values())
+
+
+def download_type(content_type: str | None) -> str:
+    base = (content_type or "").partition(";")[0].strip().lower()
+    return content_type if base in SERVED_TYPES else "application/octet-stream"

@@ -1,5 +1,6 @@
 """ส่งเอกสารคำรับรอง: a reporter's indicators, the files sent for each round, and revisions."""
 
+import errno
 from dataclasses import dataclass
 from datetime import date
 
@@ -105,6 +106,11 @@ def clean_title(title: str) -> str:
     return title
 
 
+# No space left, or the service user's quota reached.
+STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+STORAGE_FULL_MESSAGE = _l("พื้นที่จัดเก็บไฟล์ของระบบเต็ม ไฟล์นี้ยังไม่ได้บันทึก กรุณาแจ้งผู้ดูแลระบบ แล้วส่งใหม่ภายหลัง")
+
+
 def _store_upload(storage, user, indicator, months, title, upload, replaces=None) -> Document:
     """Store the file, then its row; a failure at either step leaves neither behind."""
     ensure_open(indicator.fiscal_year)
@@ -124,10 +130,13 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
         stored = storage.save(upload.stream, upload.filename)
     except RejectedFile as error:
         raise RuleError(error.message, status=400) from None
-    except OSError:
-        # Disk full or a broken upload folder: nothing was kept, and the user should know
-        # it is the server, not their file.
+    except OSError as error:
+        # Disk full or a broken upload folder: nothing was kept (save() removes its partial
+        # file), and the user should know it is the server, not their file.
         current_app.logger.exception("storing an upload failed")
+        if error.errno in STORAGE_FULL:
+            # 507: the one fault only the administrator can fix, so the message says so.
+            raise RuleError(STORAGE_FULL_MESSAGE, status=507) from None
         raise RuleError(
             _l("บันทึกไฟล์ไม่สำเร็จ กรุณาลองใหม่อีกครั้ง หากยังไม่ได้โปรดแจ้งผู้ดูแลระบบ"), status=503
         ) from None
