@@ -5,7 +5,9 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import tempfile
+import time
 from dataclasses import dataclass
 
 from filetypes import clean_filename, detect
@@ -15,6 +17,12 @@ _CHUNK = 1 << 16
 # climb out of the root. Deliberately not tied to ALLOWED_EXTENSIONS: narrowing that list later
 # must not make files already stored unreadable.
 _STORED_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,8}")
+# Folders of our own inside the root; no stored name starts with a dot, so none is a document.
+INCOMING, TRASH, HOLDS, QUARANTINE = ".incoming", ".trash", ".holds", ".quarantine"
+
+
+def is_stored_name(name) -> bool:
+    return isinstance(name, str) and _STORED_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,10 @@ class Storage:
         self.root = os.path.abspath(root)
         self.max_bytes = max_bytes
         # Inside root, so the final os.replace never crosses a filesystem and stays atomic.
-        self.incoming = os.path.join(self.root, ".incoming")
+        self.incoming = os.path.join(self.root, INCOMING)
+        # Made only when first needed: most installations never see them.
+        self.trash = os.path.join(self.root, TRASH)
+        self.holds = os.path.join(self.root, HOLDS)
         os.makedirs(self.incoming, exist_ok=True)
 
     def save(self, stream, original_name: str) -> StoredFile:
@@ -82,7 +93,7 @@ class Storage:
         return StoredFile(stored_name, original_name, size, digest.hexdigest(), content_type)
 
     def path(self, stored_name: str) -> str:
-        if not isinstance(stored_name, str) or not _STORED_NAME.fullmatch(stored_name):
+        if not is_stored_name(stored_name):
             raise ValueError(f"not a stored file name: {stored_name!r}")
         return os.path.join(self.root, stored_name)
 
@@ -97,9 +108,149 @@ class Storage:
         return open(self.path(stored_name), "rb")
 
     def delete(self, stored_name: str) -> None:
-        """Remove the file; already gone is fine, so a retried cleanup never fails."""
+        """Remove the file; already gone is fine, so a retried cleanup never fails.
+
+        While a backup holds the folder the file goes to .trash/ instead: the backup's
+        snapshot may have been taken before this row's deletion committed, and must still
+        find the bytes. The backup takes its hold before its snapshot, and this runs after
+        the deletion's commit, so a row in any snapshot always has its file in one place.
+        """
+        path = self.path(stored_name)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(stored_name))
+            if self.held():
+                os.makedirs(self.trash, exist_ok=True)
+                # The move's time, not the upload's: empty_trash() judges age by mtime.
+                os.utime(path)
+                os.replace(path, os.path.join(self.trash, stored_name))
+            else:
+                os.unlink(path)
+
+    def open_kept(self, stored_name: str):
+        """A document's file from the root, or from .trash/ if it was deleted meanwhile.
+
+        Never through a symbolic link: a link planted in the root must not read other files.
+        """
+        self.path(stored_name)  # only our names
+        for folder in (self.root, self.trash):
+            try:
+                fd = os.open(os.path.join(folder, stored_name), os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise IsADirectoryError(stored_name)
+            return os.fdopen(fd, "rb")
+        raise FileNotFoundError(stored_name)
+
+    def held(self) -> bool:
+        try:
+            return any(name.endswith(".hold") for name in os.listdir(self.holds))
+        except FileNotFoundError:
+            return False
+
+    @contextlib.contextmanager
+    def hold(self):
+        """While inside, deletions keep their files in .trash/ (see delete()).
+
+        Yields a function to call now and then, so a long backup's hold never looks
+        abandoned. On leaving, the trash is emptied unless another hold remains.
+        """
+        os.makedirs(self.holds, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=self.holds, suffix=".hold")
+        os.close(fd)
+        try:
+            yield lambda: os.utime(path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            self.empty_trash()
+
+    def empty_trash(self) -> int:
+        """Remove what deletions parked in .trash/, once no backup can still need it."""
+        started = time.time()
+        if self.held():
+            return 0
+        removed = 0
+        for entry in _entries(self.trash):
+            # Moved in before we saw no hold: only backups older than that could want it,
+            # and there are none. Later arrivals belong to a backup that began since.
+            if entry.stat(follow_symlinks=False).st_mtime < started - 1:
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
+
+    def stale_holds(self, max_age: float) -> list[str]:
+        """Holds left by a backup that was killed; removed, so deletions delete again."""
+        now, removed = time.time(), []
+        for entry in _entries(self.holds):
+            if now - entry.stat(follow_symlinks=False).st_mtime > max_age:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+        return removed
+
+    def sweep_incoming(self, max_age: float) -> list[tuple[str, float]]:
+        """Remove temp files older than max_age seconds: writes a killed worker left behind.
+
+        Younger ones may be uploads still being written, so they stay.
+        """
+        now, removed = time.time(), []
+        for entry in _entries(self.incoming):
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode) or now - info.st_mtime <= max_age:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append((entry.name, now - info.st_mtime))
+        return removed
+
+    def quarantine(self, name: str, folder: str) -> str:
+        """Move an entry of the root aside into .quarantine/<folder>/; never deletes it.
+
+        A rename, so a symbolic link or a folder moves as itself and nothing is followed.
+        """
+        if not name or name.startswith(".") or os.sep in name:
+            raise ValueError(f"not an entry of the upload folder: {name!r}")
+        target = os.path.join(self.root, QUARANTINE, folder)
+        os.makedirs(target, exist_ok=True)
+        os.replace(os.path.join(self.root, name), os.path.join(target, name))
+        return os.path.join(QUARANTINE, folder, name)
+
+    def put(self, stored_name: str, stream, sha256: str, size: int) -> None:
+        """File bytes under a known name (a restore), only if they are exactly what is expected.
+
+        Written as save() writes, through .incoming/ and a rename, so no reader ever sees half.
+        """
+        final = self.path(stored_name)
+        fd, incoming = tempfile.mkstemp(dir=self.incoming)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                written, digest = 0, hashlib.sha256()
+                while chunk := stream.read(_CHUNK):
+                    written += len(chunk)
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if written != size or digest.hexdigest() != sha256:
+                raise ValueError(f"{stored_name}: not the bytes the backup recorded")
+            if os.path.lexists(final):
+                raise FileExistsError(final)
+            os.replace(incoming, final)
+            _fsync_directory(self.root)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(incoming)
+            raise
+
+
+def _entries(folder: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
 
 
 def _fsync_directory(path: str) -> None:
