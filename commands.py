@@ -1,4 +1,4 @@
-"""The command line: init-db, create-user, set-admin, seed-demo, import-staff, and email."""
+"""The command line: setup, staff, email, file checks, backup and restore."""
 
 import click
 from flask import current_app
@@ -201,3 +201,88 @@ def send_reminders_command():
 
     added = notifications.queue_reminders(notifications.bangkok_today())
     click.echo(f"เพิ่มการเตือนกำหนดส่ง {added} รายการ")
+
+
+@click.command("verify-files")
+@click.option("--quarantine", is_flag=True, help="ย้ายไฟล์ที่ไม่มีเอกสารอ้างถึงไปไว้ใน .quarantine/ (ไม่ลบ)")
+@with_appcontext
+def verify_files_command(quarantine):
+    """Check every document's file against its SHA-256 and find files no document refers to."""
+    import integrity
+    from extensions import storage
+
+    report = integrity.verify(storage(), quarantine)
+    print_integrity_report(report)
+    if report.problems:
+        raise click.ClickException(f"พบปัญหา {report.problems} รายการ")
+
+
+def print_integrity_report(report) -> None:
+    click.echo(f"ตรวจไฟล์ของเอกสาร {report.checked} รายการ ในโฟลเดอร์ {report.root}")
+    click.echo(f"  ถูกต้อง {report.good} ไฟล์")
+    click.echo(f"  ไม่พบไฟล์ {len(report.missing)} ไฟล์")
+    click.echo(f"  ไฟล์ไม่ตรงกับที่บันทึกไว้ (ขนาดหรือ SHA-256) {len(report.damaged)} ไฟล์")
+    click.echo(f"  ไฟล์ที่ไม่มีเอกสารอ้างถึง {len(report.unreferenced)} ไฟล์")
+    click.echo(f"  ไฟล์ค้างใน .incoming นานเกิน 1 ชั่วโมง ลบแล้ว {len(report.stale_incoming)} ไฟล์")
+    for item in report.missing:
+        click.echo(f"ไม่พบไฟล์: เอกสาร #{item.document_id} {item.title} ({item.stored_name})")
+    for item in report.damaged:
+        label = f"เอกสาร #{item.document_id} {item.title} ({item.stored_name})"
+        if item.size is None:
+            click.echo(f"ไม่ใช่ไฟล์ปกติ: {label}")
+            continue
+        click.echo(
+            f"ไฟล์ไม่ตรง: {label} ขนาด {item.size:,} ไบต์ (บันทึกไว้ {item.expected_size:,} ไบต์) "
+            f"SHA-256 {item.sha256} (บันทึกไว้ {item.expected_sha256})"
+        )
+    for name in report.unreferenced:
+        moved = report.quarantined.get(name)
+        click.echo(f"ไม่มีเอกสารอ้างถึง: {name}" + (f" ย้ายไปที่ {moved} แล้ว" if moved else ""))
+    if report.unreferenced and not report.quarantined:
+        click.echo("ใช้ --quarantine เพื่อย้ายไฟล์เหล่านี้ไปไว้ใน .quarantine/ (ไม่ลบ)")
+    for name, age in report.stale_incoming:
+        click.echo(f"ลบไฟล์ค้าง: .incoming/{name} (อายุ {age / 3600:.1f} ชั่วโมง ไม่ใช่เอกสาร)")
+    if report.young:
+        click.echo(f"ไฟล์ใหม่ที่ยังไม่มีเอกสาร (อาจกำลังอัปโหลด) {report.young} ไฟล์ ยังไม่ตรวจ")
+    for name in report.stale_holds:
+        click.echo(f"ลบเครื่องหมายของการสำรองข้อมูลที่ค้างอยู่: .holds/{name}")
+    if report.trash_emptied:
+        click.echo(f"ล้างไฟล์ของเอกสารที่ลบแล้วใน .trash/ {report.trash_emptied} ไฟล์")
+    if not report.problems:
+        click.echo("ไม่พบปัญหา")
+
+
+@click.command("backup")
+@click.argument("dest", metavar="DEST", type=click.Path(file_okay=True, dir_okay=True))
+@with_appcontext
+def backup_command(dest):
+    """One .tar of every row and every document's file, with SHA-256s, while the app runs."""
+    import backup
+
+    try:
+        summary = backup.create(dest)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"สำรองข้อมูลแล้ว: {summary.path}")
+    click.echo(
+        f"  {sum(summary.rows.values()):,} แถว จาก {len(summary.rows)} ตาราง, "
+        f"ไฟล์เอกสาร {summary.files:,} ไฟล์ ({summary.bytes:,} ไบต์)"
+    )
+
+
+@click.command("restore")
+@click.argument("archive", metavar="ARCHIVE", type=click.Path(dir_okay=False))
+@with_appcontext
+def restore_command(archive):
+    """Restore a backup into an empty database and upload folder (never merges)."""
+    import backup
+
+    try:
+        summary = backup.restore(archive)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"กู้คืนจาก {summary.path} แล้ว")
+    click.echo(
+        f"  {sum(summary.rows.values()):,} แถว จาก {len(summary.rows)} ตาราง, "
+        f"ไฟล์เอกสาร {summary.files:,} ไฟล์ ({summary.bytes:,} ไบต์) ตรงกับ SHA-256 ทุกไฟล์"
+    )
