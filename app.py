@@ -3,11 +3,14 @@
 import contextlib
 import os
 import secrets
+import time
+from datetime import timedelta
 
 from flask import Flask, current_app, g, redirect, render_template, request, session
+from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
+from flask_login import current_user, user_loaded_from_cookie, user_logged_in
 from flask_wtf.csrf import CSRFError
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from sqlalchemy import event
@@ -178,26 +181,82 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = _l("กรุณาเข้าระบบก่อนใช้งาน")
+    login_manager.login_message = LazyString(login_message)
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)
     login_manager.request_loader(load_portal_user)
+    register_session_lifetime(app)
     app.before_request(ask_portal_first)
 
 
 def load_user(user_id: str) -> User | None:
-    """The cookie holds '<id>.<session version>'; a bumped version means 'logged out'."""
+    """The cookie holds '<id>.<session version>.<login time>': a bumped version means 'logged
+    out', and a login older than SESSION_MAX_HOURS has ended, remembered or not."""
     if portal.per_request():
         return None  # the portal answers for each request; a cookie of ours proves nothing
-    user_part, _dot, version_part = user_id.partition(".")
-    uid, version = small_int(user_part), small_int(version_part)
-    if uid is None or version is None:
+    parts = user_id.split(".")
+    if len(parts) != 3:
+        return None  # a cookie from before logins carried their time: simply logged out
+    uid, version = small_int(parts[0]), small_int(parts[1])
+    if uid is None or version is None or not (parts[2].isascii() and parts[2].isdigit()):
+        return None
+    logged_in_at = int(parts[2])  # unix time: ten digits, beyond small_int
+    if time.time() - logged_in_at > float(current_app.config["SESSION_MAX_HOURS"]) * 3600:
+        g.session_ended = True
+        session.pop("_user_id", None)
+        session["_remember"] = "clear"  # Flask-Login skips the remember cookie and deletes it
         return None
     user = db.session.get(User, uid)
     if user is None or not user.active or user.session_version != version:
         return None
+    user.logged_in_at = logged_in_at  # a cookie re-issued in this login keeps its start
     return user
+
+
+LOGIN_FIRST = _l("กรุณาเข้าระบบก่อนใช้งาน")
+SESSION_ENDED = _l("หมดเวลาการใช้งาน กรุณาเข้าระบบใหม่")
+SEEN_KEY = "seen"  # in the session: unix time of the last request, to the minute
+
+
+def login_message():
+    return SESSION_ENDED if g.get("session_ended") else LOGIN_FIRST
+
+
+def register_session_lifetime(app: Flask) -> None:
+    """local and token modes: idle and absolute limits on our own login session.
+
+    "Remember me" outlives only the idle limit: its cookie lasts SESSION_MAX_HOURS and
+    carries the login's time, which load_user checks like the session's.
+    """
+    app.config["REMEMBER_COOKIE_DURATION"] = timedelta(hours=float(app.config["SESSION_MAX_HOURS"]))
+    user_logged_in.connect(stamp_seen, app)
+    user_loaded_from_cookie.connect(stamp_seen, app)
+    app.before_request(end_idle_session)  # after CSRF's check, which needs the session's token
+
+
+def stamp_seen(_app, **_kwargs):
+    session[SEEN_KEY] = int(time.time())
+
+
+def end_idle_session():
+    """A login left alone longer than SESSION_IDLE_MINUTES ends before anything reads it.
+
+    Only the login goes: the language, a staff import's preview and the form token stay, so a
+    form sent after the timeout leads to the login page (not a "form expired" error), and a
+    remembered login that comes straight back finds its session as it was.
+    """
+    if portal.per_request() or request.endpoint == "static" or "_user_id" not in session:
+        return
+    now = int(time.time())
+    seen = session.get(SEEN_KEY)
+    idle = float(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    if not isinstance(seen, int) or now - seen > idle:
+        for key in ("_user_id", "_fresh", "_id", SEEN_KEY):
+            session.pop(key, None)
+        g.session_ended = True
+    elif now - seen >= 60:
+        session[SEEN_KEY] = now  # at most once a minute: each change is a new cookie
 
 
 def load_portal_user(_request) -> User | None:

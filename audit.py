@@ -18,6 +18,16 @@ from models import AuditEntry
 ACTIONS = {
     "login": _p("audit", "เข้าระบบ"),
     "login_failed": _p("audit", "เข้าระบบไม่สำเร็จ (ชื่อผู้ใช้ %(username)s)"),
+    "login_throttled_account": _p(
+        "audit",
+        "งดรับการเข้าระบบของชื่อผู้ใช้ %(username)s ชั่วคราว %(minutes)s นาที "
+        "เพราะใส่รหัสผ่านผิดหลายครั้ง",
+    ),
+    "login_throttled_address": _p(
+        "audit",
+        "งดรับการเข้าระบบจากที่อยู่ไอพีนี้ชั่วคราว %(minutes)s นาที "
+        "เพราะเข้าระบบไม่สำเร็จหลายครั้ง (ชื่อผู้ใช้ที่ลอง %(username)s)",
+    ),
     "logout": _p("audit", "ออกจากระบบ"),
     "password_changed": _p("audit", "เปลี่ยนรหัสผ่านของตนเอง"),
     "password_reset": _p("audit", "ตั้งรหัสผ่านใหม่ให้ %(name)s"),

@@ -30,6 +30,25 @@ class Config:
     # true forces it for a site that is only ever served over HTTPS.
     SESSION_COOKIE_SECURE = False
 
+    # Logins (local and token modes) end after this long without a request, and in any case
+    # this long after the password was typed; "remember me" skips only the idle limit.
+    SESSION_IDLE_MINUTES = 60
+    SESSION_MAX_HOURS = 12
+
+    # Failed logins refused before the password is checked (throttle.py). Per account: a
+    # guesser gets 5 tries per 15 minutes at one person's password, then waits 15 minutes.
+    # Per address: higher, as a whole office may reach us through one NAT address.
+    LOGIN_ACCOUNT_FAILURES = 5
+    LOGIN_ACCOUNT_WINDOW_MINUTES = 15
+    LOGIN_ACCOUNT_LOCK_MINUTES = 15
+    LOGIN_ADDRESS_FAILURES = 30
+    LOGIN_ADDRESS_WINDOW_MINUTES = 15
+    LOGIN_ADDRESS_LOCK_MINUTES = 15
+    # Where the counts live, shared by every worker: Redis if set ("redis://127.0.0.1:6379/2"),
+    # else the database (also while Redis is down). Keys start with REDIS_PREFIX.
+    REDIS_URL = None
+    REDIS_PREFIX = "myoffice_reports:"
+
     # A reporter may fill the attach form slowly at a deadline; an hour is too short.
     WTF_CSRF_TIME_LIMIT = 8 * 3600
 

@@ -1,5 +1,6 @@
 """Every table, with the invariants the database itself can enforce."""
 
+import time
 from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
@@ -77,14 +78,15 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Part of the login cookie; bumping it revokes every session and remember cookie.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # None: the office's language (Thai); "en" for staff who chose English.
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
     def get_id(self) -> str:
-        return f"{self.id}.{self.session_version}"
+        # Signed into the session and remember cookies alike, so neither can move the login's
+        # time forward; app.load_user ends the login SESSION_MAX_HOURS after it.
+        logged_in_at = getattr(self, "logged_in_at", None) or int(time.time())
+        return f"{self.id}.{self.session_version}.{logged_in_at}"
 
     @property
     def is_active(self) -> bool:
@@ -244,6 +246,18 @@ class HandoffNonce(db.Model):
     __tablename__ = "handoff_nonces"
 
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginThrottle(db.Model):
+    """Recent failed logins of one account or one address (throttle.py, when not in Redis)."""
+
+    __tablename__ = "login_throttles"
+
+    # "account:" or "address:" and a hash of the name, so any typed username fits.
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    # The count starts over after this; a lock pushes it later.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 

@@ -42,10 +42,14 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = services.authenticate(form.username.data, form.password.data)
+            user = services.authenticate(
+                form.username.data, form.password.data, request.remote_addr
+            )
         except RuleError as error:
             flash(error.message, "error")
-            return render_template("auth/login.html", form=form), error.status
+            retry = getattr(error, "retry_after", None)  # throttled: when to try again
+            headers = {"Retry-After": str(retry)} if retry else {}
+            return render_template("auth/login.html", form=form), error.status, headers
         next_url = safe_next(request.args.get("next"))
         language = session.get(SESSION_KEY)
         session.clear()  # nothing from before the login survives it (session fixation)

@@ -1,29 +1,27 @@
-"""Accounts: passwords (argon2id), login with lockout, sessions that can be revoked."""
+"""Accounts: passwords (argon2id), throttled logins, sessions that can be revoked."""
 
-from datetime import timedelta
+import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import session
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 import audit
+import throttle
 from errors import RuleError
 from extensions import db
 from language import SESSION_KEY, THAI, offered_languages
 from models import User
 from text import USERNAME, clean_text
-from thai import now_utc
 
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verifying against this when the username is unknown keeps both answers equally slow.
 _DUMMY_HASH = hasher.hash("not-a-real-password")
 
 MIN_PASSWORD_LENGTH = 8
-LOCKOUT_FAILURES = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
 
 
 def hash_password(password: str) -> str:
@@ -47,40 +45,47 @@ def find_by_username(username: str) -> User | None:
     return db.session.scalar(select(User).where(User.username == username))
 
 
-def authenticate(username: str, password: str) -> User:
-    """The user, or RuleError with one message for every failure (no hint which part was wrong)."""
+def authenticate(username: str, password: str, address: str | None = None) -> User:
+    """The user, or RuleError with one message for every failure (no hint which part was wrong).
+
+    address: where the attempt came from, for the per-address throttle (request.remote_addr).
+    """
+    typed = clean_text(username).strip()[:64]
+    try:
+        attempt = throttle.begin(username, address)  # before any hash, even the dummy one
+    except throttle.Throttled as refused:
+        if refused.first:
+            user = find_by_username(username)
+            audit.record(
+                f"login_throttled_{refused.kind}",
+                actor=user,
+                obj=user,
+                username=user.username if user else typed,
+                minutes=refused.minutes,
+            )
+            db.session.commit()
+        raise
     user = find_by_username(username)
     if user is None:
         _verify(_DUMMY_HASH, password)
-        audit.record("login_failed", username=clean_text(username).strip()[:64])
+        attempt.failed()
+        audit.record("login_failed", username=typed)
         db.session.commit()
         raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
-    now = now_utc()
-    if (
-        user.failed_logins >= LOCKOUT_FAILURES
-        and user.last_failed_login_at
-        and now - user.last_failed_login_at < LOCKOUT_WINDOW
-    ):
-        audit.record("login_failed", actor=user, obj=user, username=user.username, locked=True)
-        db.session.commit()
-        raise RuleError(_l("เข้าระบบผิดหลายครั้ง กรุณารอ 15 นาทีแล้วลองใหม่ หรือติดต่อผู้ดูแลระบบ"), status=429)
     if not _verify(user.password_hash, password):
-        # In SQL, so parallel guesses cannot overwrite each other's count.
-        db.session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(failed_logins=User.failed_logins + 1, last_failed_login_at=now)
-        )
+        attempt.failed()
         audit.record("login_failed", actor=user, obj=user, username=user.username)
         db.session.commit()
         raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
+    attempt.succeeded()  # the right password, even for a closed account: not a guess to count
     if not user.active:
         audit.record("login_failed", actor=user, obj=user, username=user.username)
         db.session.commit()
         raise RuleError(_l("บัญชีนี้ถูกปิดการใช้งานแล้ว กรุณาติดต่อผู้ดูแลระบบ"), status=403)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.failed_logins = 0
+    # This login's own time, even if the request had loaded an older login of this user.
+    user.logged_in_at = int(time.time())
     audit.record("login", actor=user, obj=user)
     db.session.commit()
     return user
@@ -118,10 +123,10 @@ def change_password(user: User, current: str, new: str) -> None:
 def reset_password(admin: User, user: User, new: str) -> None:
     check_password_rules(new)
     user.password_hash = hash_password(new)
-    user.failed_logins = 0
     end_sessions(user)
     audit.record("password_reset", actor=admin, obj=user, name=user.full_name)
     db.session.commit()
+    throttle.clear_account(user.username)  # they may use the new password at once
 
 
 def set_active(admin: User, user: User, active: bool) -> None:
