@@ -37,9 +37,11 @@ run: $(VENV)/.runtime $(COMPILED)
 	@echo "เปิด http://127.0.0.1:5000/myoffice/reports/ ในเบราว์เซอร์"
 	$(BIN)/python app.py
 
+# bandit: clean, or each finding justified inline with "# nosec BXXX" (pyproject.toml).
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -r . -c pyproject.toml
 
 test: lint $(COMPILED)
 	$(BIN)/python -m pytest

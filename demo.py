@@ -10,7 +10,7 @@ from extensions import db, storage
 from models import GENERAL, RECEIVED, REPORTER, RETURNED, Document, Indicator
 from thai import fiscal_year, normalize_code, now_utc
 
-DEMO_PASSWORD = "demo1234"  # noqa: S105  (fictional demo accounts, printed by make run)
+DEMO_PASSWORD = "demo1234"  # noqa: S105  (fictional demo accounts, printed by make run)  # nosec B105
 
 # username, full name, work group, admin?, reporter status, what the login is for
 STAFF = [

@@ -34,7 +34,7 @@ from text import USERNAME, clean_text
 from thai import now_utc
 
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-UNUSABLE_PASSWORD = "!portal"  # noqa: S105  (not an argon2 hash: nothing ever matches it)
+UNUSABLE_PASSWORD = "!portal"  # noqa: S105  (not an argon2 hash: nothing ever matches it)  # nosec B105
 CLOCK_SKEW = 30  # seconds a portal's clock may run ahead of ours
 
 
