@@ -252,3 +252,38 @@ def test_chromium_downloads_a_hostile_document_without_running_it(
         assert page.title() == before_title != "ran"
     finally:
         context.close()
+
+
+# --- what nginx answers itself -----------------------------------------------------------------
+
+
+def test_nginx_413_page_carries_the_same_headers(tmp_path):
+    """The oversized-upload page never reaches the app: deploy/nginx sets its headers."""
+    import http.client
+
+    from tests.conftest import IN_CI
+    from tests.stack import Stack, make_certificate, tools
+
+    missing = [name for name, path in tools().items() if not path]
+    if missing:
+        if IN_CI:
+            pytest.fail(f"needs {', '.join(missing)} (.ci/run installs them)")
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install nginx php-fpm openssl)")
+    stack = Stack(tmp_path / "stack", "token", make_certificate(tmp_path)).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", stack.http_port, timeout=10)
+        conn.putrequest("POST", PREFIX + "/send/indicator/1/attach")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.putheader("Content-Length", str(60 * 1024 * 1024))
+        conn.endheaders()
+        answer = conn.getresponse()
+        answer.read()
+    finally:
+        stack.stop()
+    assert answer.status == 413
+    assert answer.getheader("X-Content-Type-Options") == "nosniff"
+    assert answer.getheader("Referrer-Policy") == "same-origin"
+    assert answer.getheader("X-Frame-Options") == "SAMEORIGIN"
+    policy = answer.getheader("Content-Security-Policy")
+    assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    assert "script" not in policy  # default-src 'none' covers scripts: none at all
