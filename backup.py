@@ -57,7 +57,7 @@ def create(dest: str) -> Summary:
     files = storage()
     # The hold comes before the snapshot: a document deleted after the snapshot keeps its
     # file in .trash/ until we are done (Storage.delete).
-    with files.hold() as still_here:
+    with files.hold():
         revision, tables, documents = _snapshot()
         fd, part = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".reports-backup-")
         try:
@@ -67,7 +67,7 @@ def create(dest: str) -> Summary:
                     for name, (spool, rows, sha) in tables.items():
                         _add(tar, f"tables/{name}.jsonl", spool)
                         manifest_tables[name] = {"rows": rows, "sha256": sha}
-                    manifest_files, size, problems = _add_files(tar, files, documents, still_here)
+                    manifest_files, size, problems = _add_files(tar, files, documents)
                     if problems:
                         raise BackupError(
                             "สำรองข้อมูลไม่สำเร็จ ไฟล์ของเอกสารเหล่านี้หายหรือไม่ตรงกับที่บันทึกไว้ "
@@ -208,7 +208,7 @@ def _add(tar, name: str, fileobj) -> None:
     tar.addfile(info, fileobj)
 
 
-def _add_files(tar, files, documents, still_here):
+def _add_files(tar, files, documents):
     manifest, total, problems = {}, 0, []
     for doc in documents:
         label = f"เอกสาร #{doc.id} ({doc.stored_name})"
@@ -232,7 +232,6 @@ def _add_files(tar, files, documents, still_here):
             continue
         manifest[doc.stored_name] = {"sha256": doc.sha256, "size": size}
         total += size
-        still_here()
     return manifest, total, problems
 
 

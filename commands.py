@@ -244,8 +244,6 @@ def print_integrity_report(report) -> None:
         click.echo(f"ลบไฟล์ค้าง: .incoming/{name} (อายุ {age / 3600:.1f} ชั่วโมง ไม่ใช่เอกสาร)")
     if report.young:
         click.echo(f"ไฟล์ใหม่ที่ยังไม่มีเอกสาร (อาจกำลังอัปโหลด) {report.young} ไฟล์ ยังไม่ตรวจ")
-    for name in report.stale_holds:
-        click.echo(f"ลบเครื่องหมายของการสำรองข้อมูลที่ค้างอยู่: .holds/{name}")
     if report.trash_emptied:
         click.echo(f"ล้างไฟล์ของเอกสารที่ลบแล้วใน .trash/ {report.trash_emptied} ไฟล์")
     if not report.problems:

@@ -15,14 +15,11 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Document
-from storage import HOLDS, INCOMING, QUARANTINE, TRASH, Storage, is_stored_name
+from storage import Storage, is_stored_name
 
 # A temp file this old in .incoming/ is no upload in progress (save() writes it in one go):
 # a killed worker left it. A file in the root this young may still be waiting for its row.
 STALE_AFTER = 3600
-# A backup touches its hold after every file; one untouched for a day was killed.
-STALE_HOLD_AFTER = 24 * 3600
-OWN_FOLDERS = (INCOMING, TRASH, HOLDS, QUARANTINE)
 _CHUNK = 1 << 20
 
 
@@ -47,7 +44,6 @@ class Report:
     quarantined: dict[str, str] = field(default_factory=dict)  # name -> where it went
     young: int = 0  # files without a row yet, too new to judge
     stale_incoming: list[tuple[str, float]] = field(default_factory=list)
-    stale_holds: list[str] = field(default_factory=list)
     trash_emptied: int = 0
 
     @property
@@ -63,7 +59,6 @@ class Report:
 def verify(storage: Storage, quarantine: bool = False) -> Report:
     report = Report(storage.root)
     report.stale_incoming = storage.sweep_incoming(STALE_AFTER)
-    report.stale_holds = storage.stale_holds(STALE_HOLD_AFTER)
     report.trash_emptied = storage.empty_trash()
     # Listed before the rows are read: a file whose row commits in between is referenced.
     entries = _root_entries(storage.root)

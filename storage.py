@@ -1,6 +1,7 @@
 """The one place that writes, reads and deletes uploaded files."""
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -18,7 +19,7 @@ _CHUNK = 1 << 16
 # must not make files already stored unreadable.
 _STORED_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,8}")
 # Folders of our own inside the root; no stored name starts with a dot, so none is a document.
-INCOMING, TRASH, HOLDS, QUARANTINE = ".incoming", ".trash", ".holds", ".quarantine"
+INCOMING, TRASH, QUARANTINE = ".incoming", ".trash", ".quarantine"
 
 
 def is_stored_name(name) -> bool:
@@ -55,9 +56,8 @@ class Storage:
         self.max_bytes = max_bytes
         # Inside root, so the final os.replace never crosses a filesystem and stays atomic.
         self.incoming = os.path.join(self.root, INCOMING)
-        # Made only when first needed: most installations never see them.
+        # Made only when first needed: most installations never see it.
         self.trash = os.path.join(self.root, TRASH)
-        self.holds = os.path.join(self.root, HOLDS)
         os.makedirs(self.incoming, exist_ok=True)
 
     def save(self, stream, original_name: str) -> StoredFile:
@@ -110,20 +110,18 @@ class Storage:
     def delete(self, stored_name: str) -> None:
         """Remove the file; already gone is fine, so a retried cleanup never fails.
 
-        While a backup holds the folder the file goes to .trash/ instead: the backup's
-        snapshot may have been taken before this row's deletion committed, and must still
-        find the bytes. The backup takes its hold before its snapshot, and this runs after
-        the deletion's commit, so a row in any snapshot always has its file in one place.
+        While a backup runs the file goes to .trash/ instead: the backup's snapshot may have
+        been taken before this row's deletion committed, and must still find the bytes.
         """
         path = self.path(stored_name)
-        with contextlib.suppress(FileNotFoundError):
-            if self.held():
-                os.makedirs(self.trash, exist_ok=True)
-                # The move's time, not the upload's: empty_trash() judges age by mtime.
-                os.utime(path)
-                os.replace(path, os.path.join(self.trash, stored_name))
-            else:
+        with contextlib.suppress(FileNotFoundError), self._lock() as lock:
+            # The backup locks (shared) before its snapshot, and we run after the deletion's
+            # commit: if we get the lock, no snapshot that still lists this row is running.
+            if _try_exclusive(lock):
                 os.unlink(path)
+            else:
+                os.makedirs(self.trash, exist_ok=True)
+                os.replace(path, os.path.join(self.trash, stored_name))
 
     def open_kept(self, stored_name: str):
         """A document's file from the root, or from .trash/ if it was deleted meanwhile.
@@ -142,53 +140,40 @@ class Storage:
             return os.fdopen(fd, "rb")
         raise FileNotFoundError(stored_name)
 
-    def held(self) -> bool:
-        try:
-            return any(name.endswith(".hold") for name in os.listdir(self.holds))
-        except FileNotFoundError:
-            return False
-
     @contextlib.contextmanager
     def hold(self):
         """While inside, deletions keep their files in .trash/ (see delete()).
 
-        Yields a function to call now and then, so a long backup's hold never looks
-        abandoned. On leaving, the trash is emptied unless another hold remains.
+        A lock the kernel drops when the process ends, however it ends: a killed backup
+        never leaves deletions parking files forever.
         """
-        os.makedirs(self.holds, exist_ok=True)
-        fd, path = tempfile.mkstemp(dir=self.holds, suffix=".hold")
-        os.close(fd)
-        try:
-            yield lambda: os.utime(path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            self.empty_trash()
+        with self._lock() as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            yield
+        self.empty_trash()
 
     def empty_trash(self) -> int:
         """Remove what deletions parked in .trash/, once no backup can still need it."""
-        started = time.time()
-        if self.held():
-            return 0
         removed = 0
-        for entry in _entries(self.trash):
-            # Moved in before we saw no hold: only backups older than that could want it,
-            # and there are none. Later arrivals belong to a backup that began since.
-            if entry.stat(follow_symlinks=False).st_mtime < started - 1:
+        with self._lock() as lock:
+            if not _try_exclusive(lock):
+                return 0  # a backup is running
+            # No backup now, and any later one snapshots after these rows were deleted.
+            for entry in _entries(self.trash):
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                     os.unlink(entry.path)
                     removed += 1
         return removed
 
-    def stale_holds(self, max_age: float) -> list[str]:
-        """Holds left by a backup that was killed; removed, so deletions delete again."""
-        now, removed = time.time(), []
-        for entry in _entries(self.holds):
-            if now - entry.stat(follow_symlinks=False).st_mtime > max_age:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(entry.name)
-        return removed
+    @contextlib.contextmanager
+    def _lock(self):
+        # On the .incoming folder itself, which always exists: no lock file to create, list
+        # or leave behind.
+        fd = os.open(self.incoming, os.O_RDONLY)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     def sweep_incoming(self, max_age: float) -> list[tuple[str, float]]:
         """Remove temp files older than max_age seconds: writes a killed worker left behind.
@@ -243,6 +228,14 @@ class Storage:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(incoming)
             raise
+
+
+def _try_exclusive(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _entries(folder: str) -> list[os.DirEntry]:
