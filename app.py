@@ -485,10 +485,19 @@ def mount(app: Flask):
     """Serve the app under URL_PREFIX, the way the portal mounts it; '/' points there."""
     prefix = app.config["URL_PREFIX"]
 
+    # Outside the app, so after_request never sees these; the same headers, by hand.
+    headers = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+    ]
+
     def outside(environ, start_response):
         if environ.get("PATH_INFO", "/") in ("", "/"):
-            return redirect(prefix + "/")(environ, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            response = redirect(prefix + "/")
+            response.headers.extend(headers)
+            return response(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"), *headers])
         return [b"Not Found"]
 
     return DispatcherMiddleware(outside, {prefix: app})

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import update
 from werkzeug.serving import make_server
+from werkzeug.test import Client
 
 from app import mount
 from csp import DOWNLOAD_POLICY
@@ -123,6 +124,17 @@ def test_every_response_carries_the_security_headers(app, world, login_as, make_
     for label, response in downloads.items():
         assert response.status_code == 200, label
         assert_download_headers(response, label)
+
+
+def test_answers_outside_the_prefix_carry_them_too(app):
+    """gunicorn serves mount(): '/' redirects to the module, anything else is a plain 404."""
+    client = Client(mount(app))
+    for path, status in (("/", 302), ("/elsewhere", 404)):
+        response = client.get(path)
+        assert response.status_code == status, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["Referrer-Policy"] == "same-origin", path
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"], path
 
 
 def stored_as(document: Document, content: bytes, content_type: str) -> None:
