@@ -393,7 +393,7 @@ class Gunicorn:
             "REPORTS_BIND": f"127.0.0.1:{self.port}",
             "REPORTS_WORKERS": "1",
             # A large file keeps the worker writing long enough to be caught at it.
-            "REPORTS_MAX_UPLOAD_MB": "200",
+            "REPORTS_MAX_UPLOAD_MB": "120",
             # Werkzeug spools the request body here; kept with the test, not in /tmp.
             "TMPDIR": str(base),
         }
@@ -526,7 +526,7 @@ def test_worker_killed_mid_upload(server, world):
     kept = {d.stored_name: d.sha256 for d in db.session.scalars(select(Document))}
     db.session.commit()
     before = stored_files(uploads)
-    content = big_pdf(150 * 1024 * 1024)
+    content = big_pdf(100 * 1024 * 1024)
 
     # 1. Killed while the body is still arriving: nothing of it anywhere but gone with it.
     sock, body = raw_upload(server, http, indicator_id, content)
