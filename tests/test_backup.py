@@ -431,3 +431,35 @@ def test_users_survive_with_their_passwords(app, world, second_instance, tmp_pat
         names = sorted(db.session.scalars(db.select(User.username)))
         db.session.remove()
     assert names == sorted(u["username"] for u in all_rows(app)["users"])
+
+
+def test_the_archive_is_one_moment_even_when_writes_land_mid_snapshot(
+    app, world, make_document, login_as, tmp_path, monkeypatch
+):
+    """A document sent while the tables are being read is in none of them, or in all."""
+    make_document(world.indicator, world.reporter, data=pdf(1))
+    reporter = login_as(world.reporter)
+    # Not the test's own object: loading it would open a transaction (SQLite: the write lock).
+    target = type("Target", (), {"id": world.indicator.id})
+    db.session.commit()
+    dump = backup._dump
+    landed = []
+
+    def with_an_upload_between(conn, table):
+        dumped = dump(conn, table)
+        if table.name == "users":  # read first; documents, audit and notifications come later
+            landed.append(reporter.upload(target, content=pdf(2)).status_code)
+        return dumped
+
+    monkeypatch.setattr(backup, "_dump", with_an_upload_between)
+    made = run(app, "backup", str(tmp_path / "moment.tar"))
+    assert made.exit_code == 0, made.output
+    assert landed == [302]
+    with tarfile.open(tmp_path / "moment.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        audit = [json.loads(line) for line in tar.extractfile("tables/audit_entries.jsonl")]
+    assert manifest["tables"]["documents"]["rows"] == 1
+    assert [a["action"] for a in audit].count("document_sent") == 1
+    assert len(manifest["files"]) == 1
+    with db.engine.connect() as conn:  # and the upload itself did commit
+        assert conn.scalar(text("SELECT COUNT(*) FROM documents")) == 2
