@@ -259,7 +259,11 @@ def restore(path: str) -> Summary:
         manifest = _manifest(tar, members)
         _check_revision(manifest["revision"])
         _check_empty(manifest["revision"])
-        documents = _check_contents(tar, members, manifest)
+        try:
+            documents = _check_contents(tar, members, manifest)
+        except (KeyError, TypeError, AttributeError, ValueError, tarfile.TarError) as error:
+            # A manifest of the wrong shape, or a member cut short: not one of our archives.
+            raise BackupError(f"ไฟล์สำรองไม่ถูกต้อง: {error!r}") from None
         if not inspect(db.engine).has_table("alembic_version"):
             upgrade(directory=current_app.extensions["migrate"].directory)
             _check_empty(manifest["revision"])

@@ -324,6 +324,15 @@ def altered_row(member, data):
     return member, data
 
 
+def misshapen_manifest(member, data):
+    if member is not None and member.name == "manifest.json":
+        manifest = json.loads(data)
+        manifest["files"] = {name: "not an entry" for name in manifest["files"]}
+        data = json.dumps(manifest).encode()
+        member.size = len(data)
+    return member, data
+
+
 def added(name, kind=tarfile.REGTYPE, linkname=""):
     def change(member, data):
         if member is None:
@@ -353,6 +362,7 @@ def test_a_tampered_or_hostile_archive_is_refused_before_anything_is_written(
         "absolute path": added(str(evil_dir / "evil.pdf")),
         "symlink": added("files/" + "e" * 32 + ".pdf", tarfile.SYMTYPE, "/etc/passwd"),
         "unknown member": added("tables/evil.jsonl"),
+        "manifest of another shape": misshapen_manifest,
     }
     for case, change in cases.items():
         bad = rewrite(good, str(tmp_path / f"{case}.tar"), change)
@@ -362,6 +372,10 @@ def test_a_tampered_or_hostile_archive_is_refused_before_anything_is_written(
     with open(tmp_path / "garbage.tar", "wb") as f:
         f.write(b"not a tar at all" * 100)
     assert run(second_instance, "restore", str(tmp_path / "garbage.tar")).exit_code != 0
+    with open(good, "rb") as f, open(tmp_path / "cut.tar", "wb") as cut:
+        cut.write(f.read()[: os.path.getsize(good) // 2])
+    refused = run(second_instance, "restore", str(tmp_path / "cut.tar"))
+    assert refused.exit_code != 0 and "ไฟล์สำรอง" in refused.output, refused.output
 
     uploads = second_instance.config["UPLOAD_DIR"]
     assert [n for n in os.listdir(uploads) if not n.startswith(".")] == []
