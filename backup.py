@@ -102,7 +102,11 @@ def create(dest: str) -> Summary:
 
 
 def _target(dest: str) -> str:
-    dest = os.path.abspath(dest)
+    dest = os.path.realpath(dest)
+    root = os.path.realpath(storage().root)
+    if dest == root or dest.startswith(root + os.sep):
+        # It would be a stray there itself, and in the next backup.
+        raise BackupError("ห้ามเก็บไฟล์สำรองไว้ในโฟลเดอร์ไฟล์เอกสาร กรุณาเลือกที่อื่น")
     if os.path.isdir(dest):
         return os.path.join(dest, datetime.now().strftime("reports-backup-%Y%m%d-%H%M%S.tar"))
     if not os.path.isdir(os.path.dirname(dest)):

@@ -169,6 +169,7 @@ class Storage:
     def _lock(self):
         # On the .incoming folder itself, which always exists: no lock file to create, list
         # or leave behind.
+        os.makedirs(self.incoming, exist_ok=True)
         fd = os.open(self.incoming, os.O_RDONLY)
         try:
             yield fd

@@ -296,6 +296,8 @@ def test_backup_never_overwrites_a_file(app, world, make_document, tmp_path):
     assert again.exit_code != 0 and "อยู่แล้ว" in again.output
     assert target.read_bytes() == before
     assert sorted(n for n in os.listdir(tmp_path) if n.startswith(".")) == []
+    inside = run(app, "backup", storage().root)
+    assert inside.exit_code != 0 and "โฟลเดอร์ไฟล์เอกสาร" in inside.output
 
 
 def rewrite(path: str, out: str, change) -> str:
