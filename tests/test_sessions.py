@@ -120,6 +120,18 @@ def test_a_session_ends_after_max_hours_however_busy(login_as, make_user):
     assert_sent_to_login_because_it_ended(b, b.get("auth.index"))
 
 
+def test_changing_the_password_does_not_lengthen_the_login(login_as, make_user):
+    b = login_as(make_user())
+    age(b, login_hours=11.5)
+    new = "รหัสใหม่-2570"
+    response = b.post("auth.change_password", {"current": PASSWORD, "new": new, "confirm": new})
+    assert response.status_code == 302
+    assert b.get("auth.index").status_code == 200  # this browser stays logged in ...
+    age(b, login_hours=0.6)
+    # ... until twelve hours after the password was first typed, not after the change.
+    assert_sent_to_login_because_it_ended(b, b.get("auth.index"))
+
+
 def test_a_remembered_login_outlives_the_idle_timeout_but_not_max_hours(app, make_user):
     user = make_user(username="somchai")
     b = login_remembered(app, "somchai")
