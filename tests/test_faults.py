@@ -201,7 +201,9 @@ SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/",
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/",
 }
-FAULTS_DATABASE = "reports_faults"
+# One per test run: two runs at once (two developers on one server) must not drop each
+# other's database mid-test.
+FAULTS_DATABASE = f"reports_faults_{os.getpid()}"
 
 
 def server_engine(server: str):
@@ -247,7 +249,12 @@ def faults_database(request, migrated, tmp_path_factory):
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
         db.engine.dispose()
-    return server, url
+    yield server, url
+    engine = server_engine(server)
+    with engine.connect() as conn:
+        force = " WITH (FORCE)" if server == "postgresql" else ""
+        conn.execute(text(f"DROP DATABASE IF EXISTS {FAULTS_DATABASE}{force}"))
+    engine.dispose()
 
 
 @pytest.fixture
