@@ -299,3 +299,66 @@ def test_nginx_413_page_carries_the_same_headers(tmp_path):
     policy = answer.getheader("Content-Security-Policy")
     assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
     assert "script" not in policy  # default-src 'none' covers scripts: none at all
+
+
+@pytest.fixture
+def framing_page():
+    """A page on another origin (localhost, not 127.0.0.1) that puts a URL in an iframe."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    target = {}
+
+    class Portal(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f'<!doctype html><title>portal</title><iframe src="{target["url"]}"></iframe>'
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def frame(url: str) -> str:
+        target["url"] = url
+        return f"http://localhost:{server.server_port}/"
+
+    frame.origin = f"http://localhost:{server.server_port}"
+    yield frame
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def framed_login_shows(chromium, page_url: str) -> bool:
+    context = chromium.new_context(locale="th-TH")
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        page.goto(page_url)
+        page.wait_for_load_state("load")
+        child = page.frames[1]
+        return child.get_by_label("ชื่อผู้ใช้", exact=True).count() == 1
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_chromium_lets_only_the_portal_frame_us(make_app, chromium, framing_page):
+    """Another origin's page cannot show us in a frame; REPORTS_PORTAL_ORIGINS lets it."""
+    for origins, shown in (("", False), (framing_page.origin, True)):
+        app = make_app(PORTAL_ORIGINS=origins)
+        server = make_server("127.0.0.1", 0, mount(app), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            login = f"http://127.0.0.1:{server.server_port}{PREFIX}/login"
+            assert framed_login_shows(chromium, framing_page(login)) is shown, origins
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
