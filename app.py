@@ -395,7 +395,7 @@ def register_errorhandlers(app: Flask) -> None:
             db.session.rollback()
         detail = _("ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่")
         if request.method not in ("GET", "HEAD"):
-            detail += " " + _("สิ่งที่ส่งมาครั้งนี้ยังไม่ได้บันทึก กรุณาส่งใหม่อีกครั้ง")
+            detail += " " + _("สิ่งที่ส่งมาครั้งนี้อาจยังไม่ได้บันทึก กรุณาตรวจสอบแล้วส่งใหม่อีกครั้ง")
         return render_error(503, detail)
 
     @app.errorhandler(500)

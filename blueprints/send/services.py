@@ -7,6 +7,7 @@ from datetime import date
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 
 import audit
@@ -192,11 +193,32 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
                 replaces=replaces_id,
             )
         db.session.commit()
-    except BaseException:
+    except BaseException as error:
         db.session.rollback()
-        storage.delete(stored.stored_name)
+        if row_may_exist(error, stored.stored_name):
+            # Never a row without its file: the worst left is an orphan verify-files reports.
+            current_app.logger.error("kept %s: its row may have committed", stored.stored_name)
+        else:
+            storage.delete(stored.stored_name)
         raise
     return document
+
+
+def row_may_exist(error: BaseException, stored_name: str) -> bool:
+    """After a connection lost mid-request, did the commit land anyway? Ask before deleting.
+
+    The server may commit and then lose the connection before saying so; only a dropped
+    connection leaves that open, any other failure surely rolled back.
+    """
+    if not (isinstance(error, DBAPIError) and error.connection_invalidated):
+        return False
+    try:
+        found = db.session.scalar(select(Document.id).where(Document.stored_name == stored_name))
+        db.session.rollback()
+    except DBAPIError:
+        db.session.rollback()
+        return True  # still cannot tell
+    return found is not None
 
 
 def send_document(storage, user: User, indicator: Indicator, round_months, title, upload):
