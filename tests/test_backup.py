@@ -479,3 +479,43 @@ def test_the_archive_is_one_moment_even_when_writes_land_mid_snapshot(
     assert len(manifest["files"]) == 1
     with db.engine.connect() as conn:  # and the upload itself did commit
         assert conn.scalar(text("SELECT COUNT(*) FROM documents")) == 2
+
+
+def test_a_killed_backup_leaves_no_lock_behind(tmp_path):
+    """The hold is a lock the kernel drops with the process: SIGKILL leaves nothing to clean."""
+    import signal
+    import subprocess
+    import sys
+
+    from storage import Storage
+
+    store = Storage(str(tmp_path / "uploads"), 1 << 20)
+    first = store.save(io.BytesIO(pdf(1)), "a.pdf").stored_name
+    second = store.save(io.BytesIO(pdf(2)), "b.pdf").stored_name
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from storage import Storage\n"
+            f"with Storage({store.root!r}, 1).hold():\n"
+            "    print('held', flush=True); time.sleep(600)",
+        ],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        store.delete(first)  # a backup is running: parked
+        assert os.listdir(store.trash) == [first]
+        assert store.empty_trash() == 0
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+    store.delete(second)  # nobody holds the folder any more: deleted outright
+    assert os.listdir(store.trash) == [first]
+    assert store.empty_trash() == 1
+    assert os.listdir(store.trash) == [] and sorted(os.listdir(store.root)) == [
+        ".incoming",
+        ".trash",
+    ]
