@@ -630,3 +630,10 @@ def test_worker_killed_mid_upload(server, world):
     assert leftover in output
     assert os.listdir(incoming) == []
     assert document_count() == len(kept) + 1
+    # Every document checked and good; the leftover is none of them, and nothing else is off.
+    total = len(kept) + 1
+    assert re.search(rf"ตรวจไฟล์ของเอกสาร {total} รายการ", output), output
+    assert re.search(rf"ถูกต้อง {total} ไฟล์", output), output
+    assert re.search(r"ไม่พบไฟล์ 0 ไฟล์", output), output
+    assert re.search(r"ไม่มีเอกสารอ้างถึง 0 ไฟล์", output), output
+    figures.add("documents_checked", total)
