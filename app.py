@@ -14,7 +14,7 @@ from flask_login import current_user, user_loaded_from_cookie, user_logged_in
 from flask_wtf.csrf import CSRFError
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import IntegerConverter
@@ -388,15 +388,28 @@ def register_errorhandlers(app: Flask) -> None:
         # A connection dropped mid-request (a database restart, a killed backend): the
         # request's work is rolled back and its uploaded file removed by the service; the
         # pool (pool_pre_ping) gives the next request a live connection.
-        if not error.connection_invalidated:
+        # A server that refuses new connections (down, restarting) fails at connect, with
+        # no statement.
+        refused = isinstance(error, OperationalError) and error.statement is None
+        if not (error.connection_invalidated or refused):
             raise error  # any other database error is a bug: the 500 handler reports it
         app.logger.error("database unavailable: %s", error.orig)
         with contextlib.suppress(Exception):  # the connection may be gone; that is the point
             db.session.rollback()
-        detail = _("ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่")
-        if request.method not in ("GET", "HEAD"):
-            detail += " " + _("สิ่งที่ส่งมาครั้งนี้อาจยังไม่ได้บันทึก กรุณาตรวจสอบแล้วส่งใหม่อีกครั้ง")
-        return render_error(503, detail)
+        try:
+            detail = _("ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่")
+            if request.method not in ("GET", "HEAD"):
+                detail += " " + _("สิ่งที่ส่งมาครั้งนี้อาจยังไม่ได้บันทึก กรุณาตรวจสอบแล้วส่งใหม่อีกครั้ง")
+            return render_error(503, detail)
+        except DBAPIError:
+            # Still away: choosing the language, the menu and the bell all ask it. Plain
+            # Thai words then, untranslated (the message ids above, as they are).
+            with contextlib.suppress(Exception):
+                db.session.rollback()
+            text = "ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่\n"
+            if request.method not in ("GET", "HEAD"):
+                text += "สิ่งที่ส่งมาครั้งนี้อาจยังไม่ได้บันทึก กรุณาตรวจสอบแล้วส่งใหม่อีกครั้ง\n"
+            return text, 503, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(500)
     def server_error(_error):
@@ -475,7 +488,11 @@ def set_security_headers(response):
     response.headers.setdefault(
         "Content-Security-Policy", current_app.config["CONTENT_SECURITY_POLICY"]
     )
-    if current_user and current_user.is_authenticated:
+    try:
+        signed_in = bool(current_user and current_user.is_authenticated)
+    except DBAPIError:
+        signed_in = True  # the database is away (a 503): no telling, so no caching either
+    if signed_in:
         # Pages with names and documents must not linger in shared office browsers' caches.
         response.headers.setdefault("Cache-Control", "no-store")
     return response
