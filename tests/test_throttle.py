@@ -64,8 +64,9 @@ def assert_refused_until_the_time_shown(response, seconds: int):
     assert seconds - 30 <= retry_after <= seconds  # the lock began a moment ago
     shown, minutes = try_again_at(response)
     unlocked = now_utc() + timedelta(seconds=retry_after)
-    # The clock time is never early, and at most a minute (plus rounding) late.
-    assert timedelta(0) <= shown - unlocked <= timedelta(seconds=120)
+    # The clock time is never early, and at most a minute (plus rounding) late; the slack
+    # below zero is only the time since the server answered, on a busy machine.
+    assert timedelta(seconds=-30) <= shown - unlocked <= timedelta(seconds=120)
     assert minutes == -(-retry_after // 60)
 
 
