@@ -20,8 +20,7 @@ ACTIONS = {
     "login_failed": _p("audit", "เข้าระบบไม่สำเร็จ (ชื่อผู้ใช้ %(username)s)"),
     "login_throttled_account": _p(
         "audit",
-        "งดรับการเข้าระบบของชื่อผู้ใช้ %(username)s ชั่วคราว %(minutes)s นาที "
-        "เพราะใส่รหัสผ่านผิดหลายครั้ง",
+        "งดรับการเข้าระบบของชื่อผู้ใช้ %(username)s ชั่วคราว %(minutes)s นาที เพราะใส่รหัสผ่านผิดหลายครั้ง",
     ),
     "login_throttled_address": _p(
         "audit",
