@@ -455,9 +455,9 @@ def copy_year(h, name, value):
 
 
 def add_round(h, name, value):
-    return Req(
-        "admin", h.url("years.add_round", year=h.cast.year), put([("months", "3")], name, value)
-    )
+    # The first family's control adds รอบ 3 เดือน; later controls meet it added (409, in Thai).
+    url = h.url("years.add_round", year=h.cast.year)
+    return Req("admin", url, put([("months", "3")], name, value), control=410)
 
 
 def set_due(h, name, value):
