@@ -15,11 +15,18 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Document
-from storage import Storage, is_stored_name
+from storage import INCOMING, QUARANTINE, TRASH, Storage, is_stored_name
 
 # A temp file this old in .incoming/ is no upload in progress (save() writes it in one go):
-# a killed worker left it. A file in the root this young may still be waiting for its row.
+# a killed worker left it.
 STALE_AFTER = 3600
+# A file in the root this young may still be waiting for its row. Its rename and its row's
+# commit are one request apart, and a request is killed after 120 s: ten minutes is ample,
+# and a planted file is not passed over for long.
+STRAY_AFTER = 600
+# Dot names in the root that are ours (our folders, the checkout's .gitkeep). No stored name
+# starts with a dot, so any other dot entry is a stray however young.
+_OWN_DOT_NAMES = frozenset({INCOMING, TRASH, QUARANTINE, ".gitkeep"})
 _CHUNK = 1 << 20
 
 
@@ -92,11 +99,12 @@ def verify(storage: Storage, quarantine: bool = False) -> Report:
     for name, mtime in entries:
         if name in referenced:
             continue
-        if now - mtime <= STALE_AFTER:
-            report.young += 1
-            continue
-        if _referenced(name):  # its row committed after we read them
-            continue
+        if not name.startswith("."):  # a dot name is never a document: no row can come
+            if now - mtime <= STRAY_AFTER:
+                report.young += 1
+                continue
+            if _referenced(name):  # its row committed after we read them
+                continue
         report.unreferenced.append(name)
         if quarantine:
             report.quarantined[name] = storage.quarantine(name, folder)
@@ -109,9 +117,7 @@ def _root_entries(root: str) -> list[tuple[str, float]]:
         return sorted(
             (entry.name, entry.stat(follow_symlinks=False).st_mtime)
             for entry in it
-            # Dot names are never documents (no stored name has one) and are never served:
-            # our own folders, and the checkout's .gitkeep.
-            if not entry.name.startswith(".")
+            if entry.name not in _OWN_DOT_NAMES
         )
 
 

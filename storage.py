@@ -196,7 +196,8 @@ class Storage:
 
         A rename, so a symbolic link or a folder moves as itself and nothing is followed.
         """
-        if not name or name.startswith(".") or os.sep in name:
+        # Dot names are allowed (a planted .x is a stray too), our own folders never.
+        if name in ("", ".", "..", INCOMING, TRASH, QUARANTINE) or os.sep in name:
             raise ValueError(f"not an entry of the upload folder: {name!r}")
         target = os.path.join(self.root, QUARANTINE, folder)
         os.makedirs(target, exist_ok=True)

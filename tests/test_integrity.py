@@ -95,6 +95,60 @@ def test_an_unreferenced_file_fails_the_check(app, world, make_document):
     assert os.path.exists(stray)  # reported only: without --quarantine nothing moves
 
 
+def test_a_stray_is_judged_after_ten_minutes_and_incoming_after_an_hour(app, world, make_document):
+    """A rename and its row's commit are one request (at most 120 s) apart, not an hour."""
+    make_document(world.indicator, world.reporter)
+    root = storage().root
+    planted = aged(write(os.path.join(root, "b" * 32 + ".pdf")), 15 * 60)
+    landing = aged(write(os.path.join(root, "c" * 32 + ".pdf")), 5 * 60)
+    writing = aged(write(os.path.join(root, ".incoming", "tmpslow")), 30 * 60)
+
+    result = verify(app)
+    assert result.exit_code != 0
+    assert f"ไม่มีเอกสารอ้างถึง: {os.path.basename(planted)}" in result.output
+    assert os.path.basename(landing) not in result.output  # may still be waiting for its row
+    assert "ไฟล์ใหม่ที่ยังไม่มีเอกสาร (อาจกำลังอัปโหลด) 1 ไฟล์" in result.output
+    assert os.path.exists(writing) and "tmpslow" not in result.output
+
+
+def test_a_dot_named_stray_is_reported_and_quarantined(app, world, make_document):
+    """No stored name starts with a dot: any dot entry not ours is a stray, however young."""
+    make_document(world.indicator, world.reporter)
+    root = storage().root
+    write(os.path.join(root, ".x"), b"planted")
+    os.mkdir(os.path.join(root, ".hidden"))
+    write(os.path.join(root, ".gitkeep"), b"")
+    os.makedirs(os.path.join(root, ".trash"), exist_ok=True)
+
+    result = verify(app)
+    assert result.exit_code != 0
+    assert "ไฟล์ที่ไม่มีเอกสารอ้างถึง 2 ไฟล์" in result.output
+    assert "ไม่มีเอกสารอ้างถึง: .x" in result.output
+    assert "ไม่มีเอกสารอ้างถึง: .hidden" in result.output
+    for ours in (".gitkeep", ".incoming", ".trash", ".quarantine"):
+        assert f"ไม่มีเอกสารอ้างถึง: {ours}" not in result.output
+
+    moved = verify(app, "--quarantine")
+    assert moved.exit_code != 0
+    [batch] = os.listdir(os.path.join(root, ".quarantine"))
+    kept = os.path.join(root, ".quarantine", batch)
+    assert sorted(os.listdir(kept)) == [".hidden", ".x"]
+    with open(os.path.join(kept, ".x"), "rb") as f:
+        assert f.read() == b"planted"
+    assert os.path.exists(os.path.join(root, ".gitkeep"))
+    again = verify(app)
+    assert again.exit_code == 0, again.output
+
+
+def test_quarantine_refuses_our_own_folders(tmp_path):
+    from storage import Storage
+
+    store = Storage(str(tmp_path / "uploads"), 1 << 20)
+    for name in (".incoming", ".trash", ".quarantine", "..", "", "a/b"):
+        with pytest.raises(ValueError):
+            store.quarantine(name, "batch")
+
+
 def test_quarantine_moves_strays_aside_and_keeps_their_bytes(app, world, make_document, tmp_path):
     doc = make_document(world.indicator, world.reporter)
     root = storage().root
