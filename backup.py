@@ -35,6 +35,11 @@ _FILE_MEMBER = re.compile(r"files/(.+)")
 _MANIFEST_LIMIT = 256 * 1024 * 1024
 _CHUNK = 1 << 20
 _BATCH = 500
+_PARTIAL_PREFIX = ".reports-backup-"
+# A partial this old is no backup in progress (a night's backup takes minutes to hours): a
+# killed run left it, full-size, where the operator's `find -name 'reports-backup-*.tar'`
+# never looks.
+_PARTIAL_STALE_AFTER = 24 * 3600
 
 
 class BackupError(Exception):
@@ -54,12 +59,13 @@ class Summary:
 
 def create(dest: str) -> Summary:
     target = _target(dest)
+    _remove_stale_partials(os.path.dirname(target))
     files = storage()
     # The hold comes before the snapshot: a document deleted after the snapshot keeps its
     # file in .trash/ until we are done (Storage.delete).
     with files.hold():
         revision, tables, documents = _snapshot()
-        fd, part = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".reports-backup-")
+        fd, part = tempfile.mkstemp(dir=os.path.dirname(target), prefix=_PARTIAL_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -114,6 +120,26 @@ def _target(dest: str) -> str:
     if os.path.lexists(dest):
         raise BackupError(f"มีไฟล์ {dest} อยู่แล้ว ไม่เขียนทับ")
     return dest
+
+
+def _remove_stale_partials(folder: str) -> list[str]:
+    """Partial archives of killed backups; a failed one removes its own (create())."""
+    removed, now = [], datetime.now().timestamp()
+    with os.scandir(folder) as it:
+        for entry in it:
+            if not entry.name.startswith(_PARTIAL_PREFIX):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                # Only plain files we could have written; a link or folder is someone else's.
+                if entry.is_file(follow_symlinks=False) and now - info.st_mtime > (
+                    _PARTIAL_STALE_AFTER
+                ):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+            except OSError:  # gone meanwhile, or not ours to remove: not worth failing a backup
+                continue
+    return removed
 
 
 def _snapshot():

@@ -8,6 +8,7 @@ import os
 import random
 import tarfile
 import threading
+import time
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -173,7 +174,7 @@ def test_round_trip_restores_every_row_and_every_file(app, busy_world, second_in
 
 
 def test_round_trip_taken_while_uploads_run(
-    app, world, make_user, make_indicator, make_document, second_instance, tmp_path
+    app, world, make_user, make_indicator, make_document, second_instance, tmp_path, monkeypatch
 ):
     reporters = [make_user(status=REPORTER) for _ in range(3)]
     indicator = make_indicator("2.1", reporters=reporters)
@@ -204,24 +205,45 @@ def test_round_trip_taken_while_uploads_run(
         if len(sent) >= 6 or errors:
             break
         threading.Event().wait(0.05)
+    copy_files = backup._add_files
+    during = {}
+
+    def once_an_upload_lands_after_the_snapshot(tar, files, documents):
+        # Between the snapshot and the file copy: hold the backup until a document the
+        # snapshot does not have has committed and an upload has answered since the backup
+        # began, so the overlap is certain, not lucky.
+        snapshot = {doc.id for doc in documents}
+        for _ in range(1200):
+            with db.engine.connect() as conn:
+                ids = set(conn.scalars(text("SELECT id FROM documents")))
+            if (ids - snapshot and len(sent) > sent_before) or errors:
+                break
+            threading.Event().wait(0.05)
+        during["committed"] = ids - snapshot
+        return copy_files(tar, files, documents)
+
+    monkeypatch.setattr(backup, "_add_files", once_an_upload_lands_after_the_snapshot)
     with db.engine.connect() as conn:  # what was committed before the backup began
         before = {
             row.id: row.sha256 for row in conn.execute(text("SELECT id, sha256 FROM documents"))
         }
+    sent_before = len(sent)
     try:
         made = run(app, "backup", str(tmp_path))
+        sent_during = len(sent)
     finally:
-        during = len(sent)
         stop.set()
         for t in threads:
             t.join(120)
     assert not errors, errors
     assert made.exit_code == 0, made.output
-    assert len(sent) > during  # uploads went on while the backup ran
+    assert during["committed"], "no upload committed while the backup ran"
+    assert sent_during > sent_before  # and their requests completed while it ran
     path = archive_of(made.output)
     manifest, documents = archived(path)
     in_archive = {d["id"]: d["sha256"] for d in documents}
     assert before.items() <= in_archive.items()  # everything committed before is there
+    assert not during["committed"] & in_archive.keys()  # and nothing after its snapshot
 
     restored = run(second_instance, "restore", path)
     assert restored.exit_code == 0, restored.output
@@ -285,6 +307,49 @@ def test_a_file_gone_for_good_fails_the_backup_loudly(app, world, make_document,
     assert f"ไม่พบไฟล์: เอกสาร #{lost.id}" in made.output and "verify-files" in made.output
     leftovers = [n for n in os.listdir(tmp_path) if n.endswith(".tar") or n.startswith(".")]
     assert leftovers == []
+
+
+def test_a_killed_backups_partial_is_removed_by_a_later_backup(
+    app, world, make_document, tmp_path, monkeypatch
+):
+    """Left full-size by a SIGKILL, where `find -name 'reports-backup-*.tar'` never looks."""
+    make_document(world.indicator, world.reporter, data=pdf(1))
+    dest = tmp_path / "backups"
+    dest.mkdir()
+
+    def planted(name, age):
+        path = dest / name
+        path.write_bytes(b"\0" * 4096)
+        then = time.time() - age
+        os.utime(path, (then, then))
+        return path
+
+    killed = planted(".reports-backup-k1ll3d", 25 * 3600)
+    running = planted(".reports-backup-runn1ng", 3600)  # another backup, still writing
+    someone_elses = planted(".reports-something", 30 * 86400)
+    (dest / ".reports-backup-dir").mkdir()
+    os.utime(dest / ".reports-backup-dir", (0, 0))
+    made = run(app, "backup", str(dest))
+    assert made.exit_code == 0, made.output
+    assert not killed.exists()
+    assert running.exists() and someone_elses.exists() and (dest / ".reports-backup-dir").is_dir()
+
+    # A backup that fails after writing part of its archive removes its own partial at once.
+    copy_files = backup._add_files
+
+    def then_the_disk_fills(tar, files, documents):
+        copy_files(tar, files, documents)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(backup, "_add_files", then_the_disk_fills)
+    failed = run(app, "backup", str(dest))
+    assert failed.exit_code != 0 and isinstance(failed.exception, OSError)
+    assert sorted(n for n in os.listdir(dest) if n.startswith(".")) == [
+        ".reports-backup-dir",
+        ".reports-backup-runn1ng",
+        ".reports-something",
+    ]
+    assert len([n for n in os.listdir(dest) if n.endswith(".tar")]) == 1
 
 
 def test_backup_never_overwrites_a_file(app, world, make_document, tmp_path):
