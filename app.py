@@ -22,6 +22,7 @@ from werkzeug.routing import IntegerConverter
 import permissions
 import phpsession
 from blueprints.auth import portal
+from blueprints.send.services import STORAGE_FULL, STORAGE_FULL_MESSAGE
 from config import BASE_DIR, Config
 from csp import DOWNLOAD_POLICY, build_policy, frames_only_from_self, portal_origins
 from errors import RuleError
@@ -346,6 +347,7 @@ ERROR_MESSAGES = {
     405: _l("ไม่สามารถดำเนินการด้วยวิธีนี้ได้"),
     413: _l("ไฟล์มีขนาดใหญ่เกินกำหนด"),
     503: _l("ระบบไม่พร้อมให้บริการชั่วคราว"),
+    507: STORAGE_FULL_MESSAGE,
     500: _l("ระบบขัดข้อง กรุณาลองใหม่อีกครั้ง หากยังพบปัญหาโปรดแจ้งผู้ดูแลระบบ"),
 }
 
@@ -411,10 +413,30 @@ def register_errorhandlers(app: Flask) -> None:
                 text += "สิ่งที่ส่งมาครั้งนี้อาจยังไม่ได้บันทึก กรุณาตรวจสอบแล้วส่งใหม่อีกครั้ง\n"
             return text, 503, {"Content-Type": "text/plain; charset=utf-8"}
 
+    @app.errorhandler(OSError)
+    def storage_full(error):
+        # A request's body is spooled to the temporary folder before any view runs (CSRF's
+        # check reads the form): that disk filling up is the same fault as the upload
+        # folder's, and only the administrator can fix it, so the words are the same.
+        if error.errno not in STORAGE_FULL:
+            raise error  # anything else is a bug: the 500 handler reports it
+        app.logger.error("disk full: %s", error)
+        db.session.rollback()
+        return render_error(507)
+
     @app.errorhandler(500)
     def server_error(_error):
-        db.session.rollback()
-        return render_error(500)
+        # Whatever broke may have left the session unable even to roll back (a commit
+        # interrupted halfway); the page must still be drawn.
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        try:
+            return render_error(500)
+        except Exception:
+            # The page asks the database too (menu, bell); plain Thai words then.
+            app.logger.exception("the error page could not be drawn")
+            text = str(ERROR_MESSAGES[500]) + "\n"
+            return text, 500, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def register_template_helpers(app: Flask) -> None:

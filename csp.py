@@ -37,6 +37,21 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 # What a downloaded document gets in place of our policy: should a browser ever render it
 # (an old one, a plugin, a user's "open"), it runs nothing, loads nothing and has no origin.
 DOWNLOAD_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
+# Sources that would let injected markup run script: "no inline script" is a promise a
+# setting must not be able to take back. A portal's own scripts are named by their host.
+SCRIPT_DIRECTIVES = {"default-src", "script-src", "script-src-elem", "script-src-attr"}
+UNSAFE_SCRIPT_SOURCES = {
+    "'unsafe-inline'",
+    "'unsafe-eval'",
+    "'unsafe-hashes'",
+    "'wasm-unsafe-eval'",
+    "*",
+    "data:",
+    "blob:",
+    "http:",
+    "https:",
+    "filesystem:",
+}
 
 
 def portal_origins(value) -> list[str]:
@@ -86,6 +101,17 @@ def build_policy(extra: str, origins: list[str] = ()) -> str:
         bad = [s for s in sources if not _SOURCE.fullmatch(s)]
         if bad:
             raise RuntimeError(f"REPORTS_CSP_EXTRA: cannot read {bad[0]!r} in {name}")
+        if name == "frame-ancestors":
+            raise RuntimeError(
+                "REPORTS_CSP_EXTRA: frame-ancestors is not widened here; name the portal's "
+                "origin in REPORTS_PORTAL_ORIGINS"
+            )
+        unsafe = [s for s in sources if s.lower() in UNSAFE_SCRIPT_SOURCES]
+        if name in SCRIPT_DIRECTIVES and unsafe:
+            raise RuntimeError(
+                f"REPORTS_CSP_EXTRA: {unsafe[0]} in {name} would let injected script run; "
+                "name the hosts the portal's scripts come from instead"
+            )
         fallback = BASE_POLICY["default-src"] if name in FETCH_DIRECTIVES else []
         current = [s for s in policy.get(name, fallback) if s != "'none'"]
         added = current + [s for s in sources if s not in current and s != "'none'"]

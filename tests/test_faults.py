@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,6 +32,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.pool import NullPool
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from app import create_app
 from extensions import db, storage
@@ -192,6 +195,61 @@ def test_disk_full_during_an_upload(full_disk_app, small_disk):
     check_documents_intact(small_disk, kept)
 
     # Nothing else broke: the pages still open, and once space is freed uploads work again.
+    assert reporter.get("send.index").status_code == 200
+
+
+@pytest.fixture
+def small_temp_folder(tmp_path, monkeypatch):
+    """The temporary folder (systemd's PrivateTmp, usually the uploads' disk) on a 1 MB tmpfs."""
+    needs_root("a full temporary folder (a 1 MB tmpfs)")
+    folder = tmp_path / "small-tmp"
+    folder.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(folder)],
+        check=True,
+        capture_output=True,
+    )
+    # Where Werkzeug spools a request body beyond 500 KB, before any view (or CSRF) runs.
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    try:
+        yield folder
+    finally:
+        monkeypatch.undo()
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+def test_disk_full_while_the_request_body_arrives(app, world, login_as, small_temp_folder):
+    reporter = login_as(world.reporter)
+    before = reporter.upload(world.indicator, title="ก่อนดิสก์เต็ม")
+    assert before.status_code == 302
+    kept = {d.stored_name: d.sha256 for d in db.session.scalars(select(Document))}
+    db.session.commit()
+
+    # Encoded in memory: the test client would otherwise spool it to the same full folder.
+    boundary, body = encode_multipart(
+        {
+            "csrf_token": reporter.csrf_token(),
+            "round_months": "6",
+            "title": "ไฟล์ใหญ่",
+            "file": FileStorage(io.BytesIO(big_pdf(2 * 1024 * 1024)), "ใหญ่.pdf"),
+        }
+    )
+    figures.add("faults_injected")
+    response = reporter.open(
+        reporter.url("send.attach", indicator_id=world.indicator.id),
+        method="POST",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 507, page
+    assert DISK_FULL_MESSAGE in page and "แจ้งผู้ดูแลระบบ" in page
+    assert "ระบบขัดข้อง" not in page
+    assert document_count() == 1
+    assert os.listdir(small_temp_folder) == []  # the spooled part was given back
+    upload_dir = app.config["UPLOAD_DIR"]
+    assert os.listdir(os.path.join(upload_dir, ".incoming")) == []
+    check_documents_intact(upload_dir, kept)
     assert reporter.get("send.index").status_code == 200
 
 

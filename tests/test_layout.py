@@ -408,3 +408,21 @@ def test_malformed_csp_extra_refuses_to_start(make_app, extra):
 def test_csp_extra_with_a_newline_refuses_to_start(make_app, extra):
     with pytest.raises(RuntimeError, match="CSP_EXTRA"):
         make_app(CSP_EXTRA=extra)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "script-src 'unsafe-inline'",
+        "script-src https://portal.example 'UNSAFE-EVAL'",
+        "script-src-attr 'unsafe-hashes'",
+        "script-src-elem *",
+        "default-src https:",
+        "script-src data:",
+        "frame-ancestors *",
+        "frame-ancestors https://evil.example",
+    ],
+)
+def test_csp_extra_cannot_allow_injected_script_or_framing(make_app, extra):
+    with pytest.raises(RuntimeError, match="CSP_EXTRA"):
+        make_app(CSP_EXTRA=extra)

@@ -1,9 +1,11 @@
 """A file and its row are kept together: a failure at either step leaves neither behind."""
 
+import hashlib
 import os
 
 import pytest
-from sqlalchemy import text
+from flask import has_request_context
+from sqlalchemy import event, text
 
 from extensions import db, storage
 from models import Document
@@ -76,3 +78,36 @@ def test_a_failed_write_leaves_no_row(app, world, login_as):
     assert "บันทึกไฟล์ไม่สำเร็จ" in response.get_data(as_text=True)
     assert db.session.scalar(db.select(db.func.count(Document.id))) == 0
     assert files_in(storage().root) == []
+
+
+def test_an_interruption_after_the_commit_keeps_the_file_of_the_saved_row(app, world, login_as):
+    """A worker's timeout or a signal may land after the server committed: never a row
+    without its file (the worst left is an orphan, which verify-files reports)."""
+    reporter = login_as(world.reporter)
+
+    inserted = []
+
+    def note_insert(session, _context, _instances):
+        inserted.extend(o for o in session.new if isinstance(o, Document))
+
+    def interrupted(_session):
+        # Only the commit of the document's row (the upload commits earlier, and the test's
+        # own session commits outside requests).
+        if has_request_context() and inserted:
+            inserted.clear()
+            raise RuntimeError("the worker was interrupted after the commit")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+        event.listen(db.session, "before_flush", note_insert)
+        event.listen(db.session, "after_commit", interrupted)
+        try:
+            response = reporter.upload(world.indicator, title="บันทึกแล้วจึงขัดข้อง")
+        finally:
+            event.remove(db.session, "after_commit", interrupted)
+            event.remove(db.session, "before_flush", note_insert)
+    assert response.status_code == 500
+    saved = db.session.scalars(db.select(Document)).all()
+    assert [d.title for d in saved] == ["บันทึกแล้วจึงขัดข้อง"]
+    with storage().open(saved[0].stored_name) as f:
+        assert hashlib.sha256(f.read()).hexdigest() == saved[0].sha256

@@ -1,5 +1,6 @@
 """ส่งเอกสารคำรับรอง: a reporter's indicators, the files sent for each round, and revisions."""
 
+import contextlib
 import errno
 from dataclasses import dataclass
 from datetime import date
@@ -124,6 +125,7 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
     indicator_id, year, due = indicator.id, indicator.fiscal_year, round_row.due_date
     user_id, replaces_id = user.id, (replaces.id if replaces is not None else None)
     original_late = replaces.late if replaces is not None else None
+    committing = False
     # End the transaction before copying up to MAX_UPLOAD_MB: on SQLite it holds the write
     # lock, and other staff's clicks must not wait for a slow upload.
     db.session.commit()
@@ -192,10 +194,14 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
                 file=stored.original_name,
                 replaces=replaces_id,
             )
+        committing = True
         db.session.commit()
     except BaseException as error:
-        db.session.rollback()
-        if row_may_exist(error, stored.stored_name):
+        # A commit interrupted halfway can leave the session unable even to roll back; the
+        # check below asks on a connection of its own.
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        if row_may_exist(error, stored.stored_name, committing):
             # Never a row without its file: the worst left is an orphan verify-files reports.
             current_app.logger.error("kept %s: its row may have committed", stored.stored_name)
         else:
@@ -204,19 +210,23 @@ def _store_upload(storage, user, indicator, months, title, upload, replaces=None
     return document
 
 
-def row_may_exist(error: BaseException, stored_name: str) -> bool:
-    """After a connection lost mid-request, did the commit land anyway? Ask before deleting.
+def row_may_exist(error: BaseException, stored_name: str, committing: bool) -> bool:
+    """Did the commit land anyway? Ask before deleting the file.
 
-    The server may commit and then lose the connection before saying so; only a dropped
-    connection leaves that open, any other failure surely rolled back.
+    The server may commit and then lose the connection before saying so; and anything that
+    interrupts the commit itself (a worker's timeout, a signal) may come after the server
+    committed. A database error on a live connection, or a failure before the commit, surely
+    rolled back.
     """
-    if not (isinstance(error, DBAPIError) and error.connection_invalidated):
+    if isinstance(error, DBAPIError):
+        if not error.connection_invalidated:
+            return False
+    elif not committing:
         return False
     try:
-        found = db.session.scalar(select(Document.id).where(Document.stored_name == stored_name))
-        db.session.rollback()
-    except DBAPIError:
-        db.session.rollback()
+        with db.engine.connect() as conn:
+            found = conn.scalar(select(Document.id).where(Document.stored_name == stored_name))
+    except Exception:
         return True  # still cannot tell
     return found is not None
 
