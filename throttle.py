@@ -16,12 +16,15 @@ import hashlib
 import ipaddress
 import logging
 import math
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy import case, delete, literal, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from errors import RuleError
@@ -133,7 +136,12 @@ def begin(username: str, address: str | None) -> Attempt:
         wanted.append((limits[ADDRESS], key_of(ADDRESS, address)))
     taken: list[tuple[Rule, str, int]] = []
     for rule, key in wanted:
-        count, seconds_left = store_call("reserve", key, rule.window)
+        try:
+            count, seconds_left = store_call("reserve", key, rule.window)
+        except RuleError:  # the database too busy even after retries: not a guess to count
+            for _rule, earlier, _count in taken:
+                store_call("release", earlier)
+            raise
         if count > rule.failures:
             # The account's place goes back: a guesser refused by address must not use up
             # someone else's tries. The refused place itself stays (it marks the refusal
@@ -227,10 +235,13 @@ def _at(moment: datetime):
 
 class DatabaseStore:
     """Each operation is its own committed transaction: the count is visible to every worker
-    before the password is checked. A collision (two first failures inserting one key,
-    MariaDB's deadlock on it, SQLite busy) is retried from the start."""
+    before the password is checked. A collision (MariaDB's deadlock on one key, SQLite busy,
+    a serialization failure) is retried from the start after a short random pause, so
+    parallel logins do not collide again in step; if they still cannot get through, the user
+    is asked to try again in a moment (503), never shown a server error."""
 
     TRIES = 8
+    PAUSE = 0.02  # seconds: the first pause's upper bound, doubled on each retry
 
     @classmethod
     def run(cls, operation):
@@ -240,10 +251,14 @@ class DatabaseStore:
                 result = operation()
                 db.session.commit()
                 return result
-            except (IntegrityError, OperationalError):
+            except (IntegrityError, OperationalError) as error:
                 db.session.rollback()
                 if attempt == cls.TRIES - 1:
-                    raise
+                    log.warning("login throttle: gave up after %s tries: %s", cls.TRIES, error)
+                    raise RuleError(
+                        _l("ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่"), status=503
+                    ) from error
+                time.sleep(random.uniform(0, cls.PAUSE * 2**attempt))
         return None
 
     @classmethod
@@ -252,25 +267,27 @@ class DatabaseStore:
         ends = now + timedelta(seconds=window)
         expired = LoginThrottle.expires_at <= _at(now)
         count, until = LoginThrottle.failures, LoginThrottle.expires_at
-        # ordered_values: MariaDB assigns left to right, each seeing the ones before; the
-        # count must be decided on the old expires_at, so it comes first.
-        bump = (
-            update(LoginThrottle)
-            .where(LoginThrottle.key == key)
-            .ordered_values(
-                (count, case((expired, 1), else_=count + 1)),
-                (until, case((expired, _at(ends)), else_=until)),
+        # One statement, insert or bump: no window between a failed update and the insert
+        # for a parallel first failure to collide in. Ordered: MariaDB assigns left to
+        # right, each seeing the ones before; the count must be decided on the old
+        # expires_at, so it comes first.
+        assignments = [
+            (count.key, case((expired, 1), else_=count + 1)),
+            (until.key, case((expired, _at(ends)), else_=until)),
+        ]
+        dialect = db.session.get_bind().dialect.name
+        if dialect in ("mysql", "mariadb"):
+            upsert = mysql.insert(LoginThrottle).values(key=key, failures=1, expires_at=ends)
+            upsert = upsert.on_duplicate_key_update(assignments)
+        else:
+            module = postgresql if dialect == "postgresql" else sqlite
+            upsert = module.insert(LoginThrottle).values(key=key, failures=1, expires_at=ends)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[LoginThrottle.key], set_=dict(assignments)
             )
-        )
-        inserted = False
 
         def operation():
-            nonlocal inserted
-            if db.session.execute(bump).rowcount == 0:
-                db.session.execute(
-                    insert(LoginThrottle).values(key=key, failures=1, expires_at=ends)
-                )
-                inserted = True
+            db.session.execute(upsert)
             return db.session.execute(
                 select(LoginThrottle.failures, LoginThrottle.expires_at).where(
                     LoginThrottle.key == key
@@ -278,7 +295,7 @@ class DatabaseStore:
             ).one()
 
         count, expires_at = cls.run(operation)
-        if inserted:
+        if count == 1:  # a new count (or one started over): time to sweep the old ones
             cls.prune(now)
         return count, (expires_at - now).total_seconds()
 

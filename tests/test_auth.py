@@ -2,6 +2,7 @@
 
 import pytest
 
+from blueprints.auth import services
 from extensions import db
 from models import User
 from tests.conftest import PASSWORD, Browser
@@ -35,6 +36,27 @@ def test_wrong_password_is_refused_in_thai(browser, make_user):
 def test_username_is_not_case_sensitive(browser, make_user):
     make_user(username="somchai")
     assert browser.login("SomChai").status_code == 302
+
+
+# Names a *_ci collation (MariaDB's utf8mb4) finds as "somchai"; each has its own throttle
+# count, so finding the account by them would give fresh guesses at it.
+LOOK_ALIKES = ["sömchai", "SÖMCHAI", "somchaí", "şomchai", "somchaı", "ｓｏｍｃｈａｉ", "ｓomchai"]
+
+
+def test_a_look_alike_username_is_not_the_account(make_app, make_user):
+    app = make_app(LOGIN_ADDRESS_FAILURES=1000)  # only the account's count in play
+    make_user(username="somchai")
+    b = Browser(app)
+    for name in LOOK_ALIKES:
+        assert services.find_by_username(name) is None, name
+        assert b.login(name).status_code == 400, name  # even with the right password
+        assert b.get("auth.index").status_code == 302  # still anonymous
+    for _ in range(5):
+        assert b.login("somchai", "ผิด").status_code == 400
+    for name in LOOK_ALIKES:  # no way around the account's lock either
+        assert b.login(name).status_code in (400, 429), name
+        assert b.get("auth.index").status_code == 302
+    assert b.login("somchai").status_code == 429
 
 
 def test_cookies_are_named_and_scoped_to_the_module(browser, make_user):

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy.exc import OperationalError
 
 import blueprints.auth.services as auth_services
+import throttle
 from errors import RuleError
 from extensions import db
 from models import AuditEntry, LoginThrottle
@@ -21,6 +23,8 @@ from thai import BANGKOK, now_utc
 
 WRONG = "ผิด"
 WRONG_PASSWORD = "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"
+WRONG_CURRENT = "รหัสผ่านปัจจุบันไม่ถูกต้อง"
+DATABASE_BUSY = "ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่"
 TRY_AGAIN = re.compile(r"กรุณาลองใหม่หลังเวลา (\d\d):(\d\d) น\. \(อีกประมาณ (\d+) นาที\)")
 REDIS_URL = "redis://127.0.0.1:6379/13"
 REDIS_DOWN = "redis://127.0.0.1:1/0"
@@ -250,6 +254,106 @@ def test_parallel_guesses_from_one_address_all_count(make_app, make_user, hashes
     assert sorted(statuses) == [400] * 10 + [429] * 15
     assert hashes.verified == 10
     assert Browser(app).login("somchai").status_code == 429
+
+
+@pytest.mark.parametrize(
+    "usernames",
+    [["somchai"] * 40, [f"guess{n}" for n in range(40)]],
+    ids=["one-account", "forty-accounts"],
+)
+def test_forty_parallel_logins_from_one_address_all_answer_and_count_exactly(
+    app, make_user, hashes, usernames
+):
+    """MariaDB deadlocks on the count's row and SQLite is busy under this: every guess must
+    still get its answer (a 400 or a 429, never a server error) and be counted once."""
+    make_user(username="somchai")
+    db.session.commit()
+    statuses = guess_in_parallel(app, usernames, "192.0.2.60")
+    limit = 5 if len(set(usernames)) == 1 else 30  # the account's limit, or the address's
+    assert sorted(statuses) == [400] * limit + [429] * (40 - limit)
+    assert hashes.verified == limit
+
+
+def fail_throttle_writes(monkeypatch, times: int) -> list[float]:
+    """The next `times` writes to the counts fail as a MariaDB deadlock does; the pauses
+    between retries are recorded instead of slept."""
+    real = db.session.execute
+    left = [times]
+
+    def execute(statement, *args, **kwargs):
+        table = getattr(statement, "table", None)  # inserts, updates and deletes have one
+        if table is not None and table.name == LoginThrottle.__tablename__ and left[0] > 0:
+            left[0] -= 1
+            raise OperationalError(
+                "INSERT INTO login_throttles ...", {}, Exception("1213 Deadlock found")
+            )
+        return real(statement, *args, **kwargs)
+
+    pauses: list[float] = []
+    monkeypatch.setattr(db.session, "execute", execute)
+    monkeypatch.setattr(throttle, "time", type("Clock", (), {"sleep": staticmethod(pauses.append)}))
+    return pauses
+
+
+def test_a_colliding_count_is_retried_after_a_short_random_pause(browser, make_user, monkeypatch):
+    make_user(username="somchai")
+    pauses = fail_throttle_writes(monkeypatch, times=3)
+    assert browser.login("somchai", WRONG).status_code == 400
+    assert len(pauses) == 3
+    # Growing, random bounds: parallel logins that collided do not collide again in step.
+    for attempt, pause in enumerate(pauses):
+        assert 0 <= pause <= throttle.DatabaseStore.PAUSE * 2**attempt
+    for _ in range(4):  # the retried guess was counted once: four more reach the limit
+        assert browser.login("somchai", WRONG).status_code == 400
+    assert browser.login("somchai").status_code == 429
+
+
+def test_a_count_that_cannot_be_written_asks_to_try_again_in_thai(browser, make_user, monkeypatch):
+    make_user(username="somchai")
+    pauses = fail_throttle_writes(monkeypatch, times=10_000)
+    response = browser.login("somchai")
+    assert response.status_code == 503  # not the 500 of an unhandled OperationalError
+    assert DATABASE_BUSY in response.get_data(as_text=True)
+    assert len(pauses) == throttle.DatabaseStore.TRIES - 1
+    assert browser.get("auth.index").status_code == 302  # not logged in
+
+
+# --- changing one's own password --------------------------------------------------------
+
+
+def change(browser: Browser, current: str, new: str = "ตั้งใหม่-1234"):
+    return browser.post("auth.change_password", {"current": current, "new": new, "confirm": new})
+
+
+def test_guessing_the_current_password_is_throttled_with_the_login(
+    app, login_as, make_user, hashes
+):
+    """A stolen session must not try current passwords without limit."""
+    stolen = login_as(make_user(username="somchai"))
+    verified = hashes.verified
+    for _ in range(5):
+        response = change(stolen, WRONG)
+        assert response.status_code == 400
+        assert WRONG_CURRENT in response.get_data(as_text=True)
+    assert hashes.verified == verified + 5
+    response = change(stolen, PASSWORD)  # even the right one waits
+    assert_refused_until_the_time_shown(response, 15 * 60)
+    assert hashes.verified == verified + 5  # refused before any hash
+    # One count with the login's: the guesses cannot be spread over both forms.
+    owner = Browser(app)
+    owner.address = "198.51.100.40"
+    assert owner.login("somchai").status_code == 429
+    assert len(throttled_entries("account")) == 1
+
+
+def test_the_right_current_password_clears_the_accounts_count(login_as, make_user):
+    b = login_as(make_user(username="somchai"))
+    for _ in range(4):
+        assert change(b, WRONG).status_code == 400
+    assert change(b, PASSWORD).status_code == 302
+    for _ in range(5):  # a fresh five tries, not one
+        assert change(b, WRONG).status_code == 400
+    assert change(b, "ตั้งใหม่-1234", "ตั้งใหม่-5678").status_code == 429  # and no more
 
 
 # --- Redis ---------------------------------------------------------------------------------

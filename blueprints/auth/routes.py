@@ -93,10 +93,14 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current.data, form.new.data)
+            services.change_password(
+                current_user, form.current.data, form.new.data, request.remote_addr
+            )
         except RuleError as error:
             flash(error.message, "error")
-            return render_template("auth/password.html", form=form), error.status
+            retry = getattr(error, "retry_after", None)  # throttled: when to try again
+            headers = {"Retry-After": str(retry)} if retry else {}
+            return render_template("auth/password.html", form=form), error.status, headers
         login_user(
             current_user._get_current_object()
         )  # re-issue this browser's cookie with the new version

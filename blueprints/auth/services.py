@@ -42,17 +42,17 @@ def check_password_rules(password: str) -> None:
 
 def find_by_username(username: str) -> User | None:
     username = clean_text(username).strip().lower()
-    return db.session.scalar(select(User).where(User.username == username))
+    user = db.session.scalar(select(User).where(User.username == username))
+    # Compared again here, exactly: MariaDB's *_ci collation finds "somchai" for "sömchai"
+    # or "ｓｏｍｃｈａｉ", whose throttle count is another key, so a look-alike would get fresh
+    # guesses at the account. Usernames are ASCII (text.USERNAME): no real name is lost.
+    return user if user is not None and user.username == username else None
 
 
-def authenticate(username: str, password: str, address: str | None = None) -> User:
-    """The user, or RuleError with one message for every failure (no hint which part was wrong).
-
-    address: where the attempt came from, for the per-address throttle (request.remote_addr).
-    """
-    typed = clean_text(username).strip()[:64]
+def _begin_attempt(username: str, address: str | None, typed: str) -> throttle.Attempt:
+    """throttle.begin, auditing the first refusal of each lock."""
     try:
-        attempt = throttle.begin(username, address)  # before any hash, even the dummy one
+        return throttle.begin(username, address)
     except throttle.Throttled as refused:
         if refused.first:
             user = find_by_username(username)
@@ -65,14 +65,27 @@ def authenticate(username: str, password: str, address: str | None = None) -> Us
             )
             db.session.commit()
         raise
+
+
+def authenticate(username: str, password: str, address: str | None = None) -> User:
+    """The user, or RuleError with one message for every failure (no hint which part was wrong).
+
+    address: where the attempt came from, for the per-address throttle (request.remote_addr).
+    """
+    typed = clean_text(username).strip()[:64]
+    attempt = _begin_attempt(username, address, typed)  # before any hash, even the dummy one
     user = find_by_username(username)
+    password_hash = user.password_hash if user is not None else _DUMMY_HASH
+    # The lookup's transaction ends before the hash: on SQLite it holds the write lock
+    # (BEGIN IMMEDIATE), and parallel logins would queue behind every hash until busy.
+    db.session.commit()
     if user is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(password_hash, password)
         attempt.failed()
         audit.record("login_failed", username=typed)
         db.session.commit()
         raise RuleError(_l("ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"), status=400)
-    if not _verify(user.password_hash, password):
+    if not _verify(password_hash, password):
         attempt.failed()
         audit.record("login_failed", actor=user, obj=user, username=user.username)
         db.session.commit()
@@ -110,9 +123,14 @@ def logout(user: User) -> None:
     db.session.commit()
 
 
-def change_password(user: User, current: str, new: str) -> None:
+def change_password(user: User, current: str, new: str, address: str | None = None) -> None:
+    """address: as for authenticate. The current password is a guess like a login's: a
+    stolen session must not try it without limit, so it shares the login's counts."""
+    attempt = _begin_attempt(user.username, address, user.username)  # before the hash
     if not _verify(user.password_hash, current):
+        attempt.failed()
         raise RuleError(_l("รหัสผ่านปัจจุบันไม่ถูกต้อง"), status=400)
+    attempt.succeeded()
     check_password_rules(new)
     user.password_hash = hash_password(new)
     end_sessions(user)
