@@ -903,3 +903,39 @@ def test_every_hostile_text_as_a_file_name(h, watch, family):
 def test_every_lying_content_through_every_upload(h, watch, route):
     for label, name, data in hostile.lying_contents():
         check_upload(h, route, name, data, f"{route}: content_lies {label}")
+
+
+def check_import_upload(h, filename, data, context):
+    """The staff export's upload: refused in Thai, or previewed; nothing is imported before
+    the officer confirms, and the kept file lives under a name the server made."""
+    accounts = set(db.session.scalars(db.select(User.username)))
+    db.session.commit()
+    req = Req("admin", h.url("auth.import_staff"), [], files=[("file", filename, data)])
+    started = time.monotonic()
+    _b, response = submit(h, req)
+    figures.add("hostile_uploads")
+    assert time.monotonic() - started < 10, f"{context}: too slow (unpacked a bomb?)"
+    figures.add("server_errors", int(response.status_code >= 500))
+    assert response.status_code < 500, (context, response.get_data(as_text=True)[-2000:])
+    if response.status_code >= 400:
+        assert_thai_refusal(response, context)
+    assert set(db.session.scalars(db.select(User.username))) == accounts, context
+    db.session.commit()
+    kept = h.app.config["IMPORT_DIR"]
+    for name in os.listdir(kept) if os.path.isdir(kept) else []:
+        assert re.fullmatch(r"[0-9A-Za-z_.-]+", name) and not name.startswith(".."), name
+    h.refresh_token("admin")
+
+
+@pytest.mark.parametrize("family", hostile.NAME_FAMILIES)
+def test_every_hostile_file_name_through_the_staff_import(h, watch, family):
+    export = staff_export()[0].getvalue()
+    for i, name in enumerate(CORPUS[family]):
+        for candidate in (name, name + ".csv"):
+            check_import_upload(h, candidate, export, f"import: {family}[{i}] {candidate[:80]!r}")
+
+
+def test_every_lying_content_through_the_staff_import(h, watch):
+    for label, name, data in hostile.lying_contents():
+        for candidate in (name, name.rsplit(".", 1)[0] + ".csv", name.rsplit(".", 1)[0] + ".xlsx"):
+            check_import_upload(h, candidate, data, f"import: content_lies {label} as {candidate}")
