@@ -258,7 +258,7 @@ class DatabaseStore:
                     raise RuleError(
                         _l("ฐานข้อมูลขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่"), status=503
                     ) from error
-                time.sleep(random.uniform(0, cls.PAUSE * 2**attempt))
+                time.sleep(random.uniform(0, cls.PAUSE * 2**attempt))  # nosec B311: jitter, no secret
         return None
 
     @classmethod
