@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import DATA, PASSWORD, postgres_database  # noqa: E402
 
-GENERATOR = 3
+GENERATOR = 4
 BASE = {"staff": 150, "indicators_per_year": 60, "years": 5, "documents": 20_000}
 ROUNDS = (3, 6, 9, 12)
 REPORTERS_PER_INDICATOR = 3
@@ -209,7 +209,8 @@ def build(url: str, uploads: Path, scale: int) -> dict:
             path = uploads / f"{n:032x}.pdf"
             path.write_bytes(content)
             uploader = reporters_of[indicator["id"]][n % REPORTERS_PER_INDICATOR]
-            kind = n // len(slots) % 20  # spread each status over every slot
+            # Every slot's documents go through the statuses, each slot starting elsewhere.
+            kind = (n // len(slots) + n) % 20
             status = [RECEIVED] * 14 + [SENT] * 4 + [RETURNED, REPLACED]
             status = status[kind]
             at = now - timedelta(days=(len(years) * 365) * (c["documents"] - n) / c["documents"])
