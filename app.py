@@ -87,6 +87,7 @@ def configure(app: Flask, config: dict | None) -> None:
         app.config["SECRET_KEY"] = development_secret(app.instance_path)
 
     check_auth_mode(app.config)
+    check_x_accel_redirect(app.config)
     networks = parse_networks(app.config["TRUSTED_PROXIES"])
     identity_headers = tuple(
         app.config[key] for key in ("AUTH_HEADER_USER", "AUTH_HEADER_NAME", "AUTH_HEADER_POSITION")
@@ -142,6 +143,27 @@ def check_auth_mode(config) -> None:
             )
         if config["PHP_SESSION_SAVE_HANDLER"] not in ("files", "redis"):
             raise RuntimeError("REPORTS_PHP_SESSION_SAVE_HANDLER must be files or redis")
+
+
+def check_x_accel_redirect(config) -> None:
+    """The prefix nginx's internal location answers at: "/myoffice-reports-files/"."""
+    prefix = config["X_ACCEL_REDIRECT"] or ""
+    if not prefix:
+        config["X_ACCEL_REDIRECT"] = ""
+        return
+    if (
+        not isinstance(prefix, str)
+        or not prefix.startswith("/")
+        or not prefix.endswith("/")
+        or len(prefix) < 3
+        or not all(c.isascii() and c.isprintable() and not c.isspace() for c in prefix)
+        or any(c in prefix for c in "?#%")
+    ):
+        raise RuntimeError(
+            "REPORTS_X_ACCEL_REDIRECT must be nginx's internal location for the upload folder, "
+            f'starting and ending with "/" and without spaces, e.g. "/myoffice-reports-files/" '
+            f"(got {prefix!r}); leave it empty to send files from the app"
+        )
 
 
 def development_secret(instance_path: str) -> str:

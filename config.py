@@ -12,6 +12,11 @@ class Config:
     # None means SQLite in the instance folder (resolved in create_app, which knows that folder).
     DATABASE_URL = None
     UPLOAD_DIR = os.path.join(BASE_DIR, "uploads")
+    # Downloads sent by nginx rather than through a gunicorn worker: the internal location
+    # nginx serves UPLOAD_DIR at, e.g. "/myoffice-reports-files/" (deploy/nginx/myoffice.conf).
+    # The app still checks who may download and records it; nginx only sends the bytes.
+    # Empty: the app sends the file itself (any server, and `flask run`).
+    X_ACCEL_REDIRECT = ""
     # Where a staff export waits between its preview and the admin's confirmation (a day at
     # most); None is imports/ in the instance folder.
     IMPORT_DIR = None

@@ -20,6 +20,8 @@ PORTAL = Path(__file__).resolve().parent / "portal"
 INTEGRATIONS = ROOT / "integrations" / "php"
 HANDOFF_SECRET = "a-shared-secret-for-the-deploy-test-0123456789"
 TRUSTED_PROXY = "127.0.0.1"  # nginx connects from here; 127.0.0.2 plays an outsider
+# deploy/nginx/myoffice.conf's internal location for downloads (REPORTS_X_ACCEL_REDIRECT).
+X_ACCEL_REDIRECT = "/myoffice-reports-files/"
 
 
 def tools() -> dict:
@@ -107,10 +109,19 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 class Stack:
     """nginx :http/:https -> gunicorn (our app) and php-fpm (the portal), in one folder."""
 
-    def __init__(self, base: Path, mode: str, cert: tuple[Path, Path], **php_session):
+    def __init__(
+        self,
+        base: Path,
+        mode: str,
+        cert: tuple[Path, Path],
+        x_accel_redirect: str = X_ACCEL_REDIRECT,
+        **php_session,
+    ):
         self.base = base
         self.mode = mode
         self.cert = cert
+        # As deploy/reports.env.example sets it: nginx sends the downloads ("" for the app).
+        self.x_accel_redirect = x_accel_redirect
         self.php_session = {"save_handler": "files", "serialize_handler": "php", **php_session}
         self.http_port, self.https_port, self.app_port = free_port(), free_port(), free_port()
         self.processes: list[subprocess.Popen] = []
@@ -164,6 +175,7 @@ class Stack:
             "REPORTS_PHP_SESSION_SERIALIZE_HANDLER": self.php_session["serialize_handler"],
             "REPORTS_PHP_SESSION_SAVE_PATH": str(self.sessions),
             "REPORTS_PHP_SESSION_REDIS_URL": "redis://127.0.0.1:6379/14",
+            "REPORTS_X_ACCEL_REDIRECT": self.x_accel_redirect,
         }
         return env
 
@@ -257,6 +269,7 @@ php_admin_value[session.cookie_httponly] = 1
                 ("/etc/ssl/certs/myoffice.pem", str(cert)),
                 ("/etc/ssl/private/myoffice.key", str(key)),
                 ("/var/www", str(self.www)),
+                ("alias /opt/myoffice-reports/uploads/;", f"alias {self.uploads}/;"),
                 ("/opt/myoffice-reports", str(ROOT)),
                 ("unix:/run/php/php8.2-fpm.sock", f"unix:{self.php_socket}"),
                 (

@@ -18,8 +18,9 @@ import requests
 from sqlalchemy import func, select
 
 from app import create_app
+from csp import DOWNLOAD_POLICY
 from extensions import db
-from models import REPORTER, RETURNED, Document, Indicator, User
+from models import REPORTER, RETURNED, AuditEntry, Document, Indicator, User
 from tests.conftest import IN_CI
 from tests.samples import sample_bytes
 from tests.stack import DEPLOY, Stack, make_certificate, tools
@@ -450,3 +451,78 @@ def test_the_menu_answers_strangers_with_nothing(stacks):
         )
         assert answer.status_code in (401, 403)
         assert answer.json()["entries"] == []
+
+
+def stored_documents(stack: Stack, indicator_id: int) -> list[tuple[int, str, str]]:
+    """(id, stored name, content type) of an indicator's documents, oldest first."""
+    app = app_for(stack)
+    with app.app_context():
+        rows = db.session.execute(
+            select(Document.id, Document.stored_name, Document.content_type)
+            .where(Document.indicator_id == indicator_id)
+            .order_by(Document.id)
+        ).all()
+        db.engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def test_nginx_sends_the_download_the_app_allowed(stacks):
+    """REPORTS_X_ACCEL_REDIRECT (on in every stack, as deploy/ ships it): the app checks and
+    records the download, nginx sends the bytes with the app's headers; the internal location
+    itself is closed to browsers, and refused users get the app's refusal and nothing else."""
+    stack = stacks("php-session")
+    somchai = Person(stack)
+    somchai.portal_login("somchai")
+    assert somchai.open_module().status_code == 200
+    indicator_id = make_reporter(stack, "somchai")
+    assert somchai.upload(indicator_id, "รายงานผล รอบ 6.pdf").status_code == 200
+    form = somchai.get(f"{PREFIX}/send/indicator/{indicator_id}/attach")
+    csv = sample_bytes("csv-cp874")
+    sent = somchai.post(
+        f"{PREFIX}/send/indicator/{indicator_id}/attach",
+        data={"csrf_token": somchai.csrf_token(form), "round_months": "6", "title": "ตาราง"},
+        files={"file": ("ตาราง.csv", csv, "text/csv")},
+    )
+    assert sent.status_code == 200, sent.text[:300]
+    (pdf_id, pdf_name, pdf_type), (csv_id, csv_name, csv_type) = stored_documents(
+        stack, indicator_id
+    )
+
+    files = ((pdf_id, sample_bytes("pdf"), pdf_type), (csv_id, csv, csv_type))
+    for document_id, content, content_type in files:
+        answer = somchai.get(f"{PREFIX}/receive/document/{document_id}/file")
+        assert answer.status_code == 200, stack.logs()
+        assert answer.content == content  # byte for byte, through nginx's internal location
+        headers = answer.headers
+        assert headers["Content-Type"] == content_type
+        assert headers["Content-Disposition"].startswith("attachment; filename=")
+        assert "filename*=UTF-8''" in headers["Content-Disposition"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Content-Security-Policy"] == DOWNLOAD_POLICY
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert "no-store" in headers["Cache-Control"]
+        assert "X-Accel-Redirect" not in headers
+    # gunicorn sent no body: nginx did.
+    log = (stack.base / "gunicorn.log").read_text()
+    assert re.search(rf'"GET ({PREFIX})?/receive/document/{pdf_id}/file HTTP/1.1" 200 0 ', log)
+    assert count(stack, AuditEntry, action="document_downloaded", object_id=pdf_id) == 1
+
+    # A range, as a resumed download asks for, comes from nginx too.
+    part = somchai.get(f"{PREFIX}/receive/document/{pdf_id}/file", headers={"Range": "bytes=0-3"})
+    assert part.status_code == 206 and part.content == b"%PDF"
+
+    # Someone the document is not for: the app's 403 page, no file, no redirect to it.
+    malee = Person(stack)
+    malee.portal_login("malee")
+    refused_download = malee.get(f"{PREFIX}/receive/document/{pdf_id}/file")
+    assert refused_download.status_code == 403
+    assert "X-Accel-Redirect" not in refused_download.headers
+    assert b"%PDF" not in refused_download.content
+    assert "attachment" not in refused_download.headers.get("Content-Disposition", "")
+
+    # The internal location, asked for by a browser (logged in or not): nginx's 404.
+    for person in (somchai, Person(stack)):
+        for name in (pdf_name, csv_name, ""):
+            direct = person.get(f"/myoffice-reports-files/{name}")
+            assert direct.status_code == 404
+            assert direct.content != sample_bytes("pdf") and direct.content != csv
