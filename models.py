@@ -177,7 +177,9 @@ class Document(db.Model):
             "AND returned_at IS NOT NULL AND return_reason IS NOT NULL)",
             name="returned_by_whom",
         ),
-        Index("ix_documents_indicator_round", "indicator_id", "round_months"),
+        # Covers the grouped counts of every progress page (indicator, round, status): they
+        # read the index alone, never the rows.
+        Index("ix_documents_indicator_round_status", "indicator_id", "round_months", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import DATA, PASSWORD, postgres_database  # noqa: E402
 
-GENERATOR = 4
+GENERATOR = 5
 BASE = {"staff": 150, "indicators_per_year": 60, "years": 5, "documents": 20_000}
 ROUNDS = (3, 6, 9, 12)
 REPORTERS_PER_INDICATOR = 3

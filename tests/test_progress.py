@@ -198,6 +198,41 @@ def test_filters_on_the_page(seed, login_as):
     assert "ตัวชี้วัดซี" in html  # an unknown status filters nothing
 
 
+def matrix_rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-indicator="(\d+)"', html)
+
+
+def test_a_long_matrix_is_paged_and_its_progress_counts_every_page(seed, login_as, app):
+    app.config["PER_PAGE"] = 2
+    admin = login_as(seed.world.officer)
+    first = admin.get("receive.index").get_data(as_text=True)
+    assert matrix_rows(first) == [str(seed.a.id), str(seed.world.indicator.id)]
+    assert "หน้า 1 จาก 3" in first and "ตัวชี้วัดบี" not in first
+    # Round 6: 1.1 and 2.1 of all five indicators have a received document, on any page.
+    assert ("6", "2", "5", "40") in share_cells(first)
+    last = admin.get("receive.index", page=3).get_data(as_text=True)
+    assert "หน้า 3 จาก 3" in last and "9.9" in last and "ตัวชี้วัดเอ" not in last
+    assert ("6", "2", "5", "40") in share_cells(last)
+    # The pager keeps the filters: the returned ones are 1.1 and 1.2, one per page.
+    app.config["PER_PAGE"] = 1
+    html = admin.get("receive.index", status="returned").get_data(as_text=True)
+    assert matrix_rows(html) == [str(seed.a.id)]
+    link = re.search(r'href="([^"]+)" rel="next"', html)[1].replace("&amp;", "&")
+    assert "status=returned" in link and "page=2" in link
+    assert matrix_rows(admin.get(link).get_data(as_text=True)) == [str(seed.b.id)]
+
+
+def test_a_rounds_indicator_list_is_paged_with_each_pages_counts(seed, login_as, app):
+    app.config["PER_PAGE"] = 2
+    admin = login_as(seed.world.officer)
+    first = admin.get("receive.round_page", months=6).get_data(as_text=True)
+    assert "ตัวชี้วัดเอ (1)" in first and "รอจัดเก็บ 1" in first  # 1.1: one stored, one waits
+    assert "ตัวชี้วัดบี" not in first and "หน้า 1 จาก 3" in first
+    second = admin.get("receive.round_page", months=6, page=2).get_data(as_text=True)
+    assert "ตัวชี้วัดบี (0)" in second and "ตัวชี้วัดซี (1)" in second
+    assert "ตัวชี้วัดเอ" not in second
+
+
 def test_reporter_sees_the_same_matrix_for_their_own_indicators(seed, login_as):
     html = login_as(seed.world.reporter).get("send.index").get_data(as_text=True)
     matrix = html[html.index('class="matrix"') : html.index("</table>")]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from extensions import db
 from models import RECEIVED, REPLACED, RETURNED, SENT, Document, Indicator, Round, User
 from models import indicator_reporters as reporters_table
+from pagination import Page, paginate
 from thai import code_sort_key, thai_sort_key
 
 # The status filter's values: the reporter page's round states, plus overdue.
@@ -51,8 +52,9 @@ class Cell:
 
 @dataclass
 class Row:
-    indicator: Indicator
+    indicator_id: int
     cells: list[Cell]
+    indicator: Indicator | None = None  # loaded for the rows shown
 
     def matches(self, status: str | None) -> bool:
         """The status filter: a row stays when any of its rounds is in that state (or overdue)."""
@@ -81,6 +83,12 @@ class Matrix:
     year: int
     rounds: list[Round]
     rows: list[Row] = field(default_factory=list)
+    # The rows on the page shown, when the matrix is paged; the progress counts every row.
+    page: Page | None = None
+
+    @property
+    def shown(self) -> list[Row]:
+        return self.page.items if self.page is not None else self.rows
 
     @property
     def progress(self) -> list[RoundProgress]:
@@ -116,32 +124,49 @@ def _counts(indicator_ids) -> dict[tuple[int, int], dict[str, int]]:
     return counts
 
 
-def build(indicators_stmt, rounds_by_year: dict[int, list[Round]], today: date, status=None):
+def build(indicators_stmt, rounds_by_year: dict[int, list[Round]], today: date, status=None,
+          paged: bool = False):  # fmt: skip
     """One Matrix per year of rounds_by_year, over the indicators the statement selects.
 
-    Three statements whatever the data: the indicators (with their receivers) and one grouped
-    count of documents by indicator, round and status. status keeps the rows with at least
-    one cell in that state (or overdue); the progress is over the rows kept.
+    A fixed number of statements whatever the data: the indicators' ids and codes (the
+    order), one grouped count of documents by indicator, round and status, and the whole
+    rows (with their receivers) of the indicators shown. status keeps the rows with at least
+    one cell in that state (or overdue); the progress is over the rows kept. paged (one
+    year): only the requested page's rows are loaded whole, so the officer's matrix of 600
+    indicators costs about what one of 50 does.
     """
     years = list(rounds_by_year)
-    stmt = indicators_stmt.where(Indicator.fiscal_year.in_(years)).options(
-        selectinload(Indicator.receiver)
-    )
-    indicators = sorted(db.session.scalars(stmt), key=lambda i: code_sort_key(i.code))
-    ids = indicators_stmt.where(Indicator.fiscal_year.in_(years)).with_only_columns(Indicator.id)
-    counts = _counts(ids) if indicators else {}
+    chosen = indicators_stmt.where(Indicator.fiscal_year.in_(years))
+    order = db.session.execute(
+        chosen.with_only_columns(Indicator.id, Indicator.code, Indicator.fiscal_year)
+    ).all()
+    order.sort(key=lambda row: code_sort_key(row.code))
+    counts = _counts(chosen.with_only_columns(Indicator.id)) if order else {}
     matrices = {year: Matrix(year, rounds_by_year[year]) for year in years}
-    for indicator in indicators:
-        matrix = matrices[indicator.fiscal_year]
+    for indicator_id, _code, year in order:
+        matrix = matrices[year]
         cells = []
         for round_row in matrix.rounds:
-            n = counts.get((indicator.id, round_row.months), {})
+            n = counts.get((indicator_id, round_row.months), {})
             cell = Cell(round_row, n.get(SENT, 0), n.get(RETURNED, 0), n.get(RECEIVED, 0))
             cell.overdue = round_row.due_date < today and not (cell.received or cell.sent)
             cells.append(cell)
-        row = Row(indicator, cells)
+        row = Row(indicator_id, cells)
         if row.matches(status):
             matrix.rows.append(row)
+    if paged:
+        for matrix in matrices.values():
+            matrix.page = paginate(matrix.rows)
+        shown = [row for matrix in matrices.values() for row in matrix.page.items]
+        stmt = select(Indicator).where(Indicator.id.in_([row.indicator_id for row in shown]))
+    else:
+        shown = [row for matrix in matrices.values() for row in matrix.rows]
+        stmt = chosen
+    if shown:
+        loaded = db.session.scalars(stmt.options(selectinload(Indicator.receiver)))
+        by_id = {indicator.id: indicator for indicator in loaded}
+        for row in shown:
+            row.indicator = by_id[row.indicator_id]
     return [matrices[year] for year in sorted(years, reverse=True)]
 
 

@@ -63,8 +63,9 @@ def index():
         totals=services.round_totals(current_user, year, [r.months for r in rounds]),
         round_labels=ROUND_LABELS,
         round_states=ROUND_STATES,
-        matrix=progress.build(chosen, {year: rounds}, today, filters["status"])[0],
+        matrix=progress.build(chosen, {year: rounds}, today, filters["status"], paged=True)[0],
         filters=filters,
+        filters_set={key: value for key, value in filters.items() if value},
         groups=groups,
         receivers=sorted(receivers, key=lambda u: thai_sort_key(u.full_name)),
         today=today,
@@ -116,7 +117,7 @@ def round_page(months):
         months=months,
         round_row=round_row,
         round_label=ROUND_LABELS[months],
-        page=paginate(services.round_indicators(current_user, year, months)),
+        page=services.round_indicators(current_user, year, months),
     )
 
 
