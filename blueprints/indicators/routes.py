@@ -8,7 +8,6 @@ from blueprints.years.services import get_year, known_years, selected_year
 from errors import RuleError
 from extensions import db
 from models import Indicator
-from pagination import paginate
 from permissions import ADMIN, access
 
 from . import bp, services
@@ -21,7 +20,7 @@ def render_index(year: int, status: int = 200):
         year=year,
         year_row=get_year(year),
         years=known_years(),
-        page=paginate(services.list_indicators(year)),
+        page=services.list_indicators(year),
     ), status
 
 
