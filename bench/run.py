@@ -1,191 +1,233 @@
-"""Page and upload timings on an office-sized dataset, checked against targets.
+"""`make bench`: every figure of bench/README.md, written to bench/RESULTS.md.
 
-    make bench                                  # SQLite in a temporary folder
-    REPORTS_BENCH_DATABASE_URL=postgresql+psycopg://... make bench
+Each figure's script runs in a process of its own, one after the other (never two at once:
+they would measure each other), and saves its rows to bench/results/<name>.json; a script
+that fails is reported as such and the others still run. This file then writes RESULTS.md:
+the machine, the versions, the data sets, every figure beside its target, and the notes.
 
-Targets are for one request at a time on the development server's hardware class (2 cores);
-they are the numbers a receiver on deadline day should never notice.
+    make bench                                  # everything (about 30 minutes)
+    BENCH_ONLY=pages,upload make bench          # some scripts only; RESULTS.md from all saved
 """
 
-import io
+import json
 import os
-import statistics
+import platform
+import re
+import subprocess
 import sys
-import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade  # noqa: E402
-from werkzeug.test import Client  # noqa: E402
+from bench.common import BENCH, RESULTS, ROOT  # noqa: E402
 
-from app import create_app, mount  # noqa: E402
-from blueprints.years.services import create_year  # noqa: E402
-from extensions import db  # noqa: E402
-from models import REPORTER, Document, Indicator, User  # noqa: E402
-from thai import fiscal_year, normalize_code, now_utc  # noqa: E402
+# In the order they run: the data first (generated once, kept in bench/data/), then the
+# figures. (script, what it measures)
+SCRIPTS = [
+    ("generate", "data sets: 1× and 10× on SQLite and PostgreSQL"),
+    ("pages", "figures 1 and 2: statements per page; main pages under load"),
+    ("upload", "figure 3: upload of a 200 MB file"),
+    ("export", "figure 4: zip export of a 1 GB round"),
+    ("download", "figure 5: download of a 500 MB file"),
+    ("deadline", "figure 6: deadline day, 200 staff for 3 minutes"),
+]
 
-STAFF, INDICATORS, DOCUMENTS = 300, 80, 4000
-TARGET_P95_MS = {
-    "menu": 100,
-    "send.index": 300,
-    "receive.index": 200,
-    "receive.round_page": 300,
-    "receive.indicator_page": 200,
-    "roles.staff": 400,
-    "indicators.index": 300,
-    "audit.index": 300,
-    # Asked by the portal's server on every page of the portal: it must never be felt there.
-    "menu.menu_json": 50,
-    "menu.menu_html": 50,
-}
-UPLOAD_MB, TARGET_UPLOAD_S = 20, 3.0
+# What was changed in the app for which figure (kept here, so each run's RESULTS.md says it).
+CHANGES = """\
+- **Figure 1 (statements).** The indicators list loaded every indicator of the year with its
+  reporters and paged in Python; at 600 indicators SQLAlchemy's selectin loading split the
+  reporters into two statements (9 → 10). It now orders ids and codes, then loads the page's
+  rows only. Every page now issues the same statements at 1× and 10×.
+- **Figure 2 (main pages).**
+  - The officer's matrix (receive.index) drew every indicator of the year: 1.7 MB of HTML at
+    10×, about half a second per request. It is now paged like every other list (50 rows,
+    the pager keeps the filters), while the progress bars, chart and status filter still
+    count every indicator. Only the page's indicators are loaded whole.
+  - A round's indicator list loaded every indicator and counted every document of the
+    year before showing 50: it now orders ids and codes, and counts the round's documents
+    of the page's indicators only.
+  - The documents' index (indicator, round) became (indicator, round, status) (migration
+    0007): the grouped counts behind the matrix, the round totals and the lists read the
+    index alone. The round totals are one grouped query by round and status.
+  - Templates: `{{ _() }}` in Jinja looked the catalogue up on every call (Flask-Babel
+    rebuilds the locale's name each time); it is now looked up once per request. The
+    indicator's documents and the reporter's list render their repeated labels once per
+    page instead of once per row.
+- **Figure 3 (upload).** See the upload notes below.
+- **Figure 5 (download).** `REPORTS_X_ACCEL_REDIRECT`: the app checks the permission,
+  records the download and sets the headers, and nginx sends the file from an `internal`
+  location that adds back nosniff and the download CSP (deploy/nginx/myoffice.conf).
+"""
 
 
-def seed(app):
-    year = fiscal_year()
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        create_year(year)
-        users = [
-            User(
-                username=f"u{n}",
-                full_name=f"บุคลากร {n:03d}",
-                position=f"กลุ่มงาน {n % 9}",
-                password_hash="!",
-                reporter_status=REPORTER if n % 3 else None,
-            )
-            for n in range(STAFF)
-        ]
-        db.session.add_all(users)
-        db.session.flush()
-        from blueprints.auth.services import hash_password
+def run(script: str) -> tuple[int, float]:
+    started = time.monotonic()
+    if script == "generate":
+        command = [sys.executable, "-c", GENERATE_ALL]
+    else:
+        command = [sys.executable, str(BENCH / f"{script}.py")]
+    print(f"== {script}", flush=True)
+    code = subprocess.run(command, cwd=ROOT, check=False).returncode
+    return code, time.monotonic() - started
 
-        users[0].is_admin, users[0].password_hash = True, hash_password("bench-password")
-        users[1].password_hash = hash_password("bench-password")
-        indicators = [
-            Indicator(
-                fiscal_year=year,
-                code=f"{n // 10 + 1}.{n % 10 + 1}",
-                code_key=normalize_code(f"{n // 10 + 1}.{n % 10 + 1}"),
-                name=f"ตัวชี้วัดที่ {n} ร้อยละของโรงเรียนที่ดำเนินการตามเกณฑ์",
-                receiver=users[0],
-                reporters=[users[1], users[(n % 100) * 3 + 2]],
-            )
-            for n in range(INDICATORS)
-        ]
-        db.session.add_all(indicators)
-        db.session.flush()
-        now = now_utc()
-        db.session.add_all(
-            Document(
-                indicator_id=indicators[n % INDICATORS].id,
-                round_months=(6, 9, 12)[n % 3],
-                title=f"เอกสาร {n}",
-                original_name=f"เอกสาร {n}.pdf",
-                stored_name=f"{n:032x}.pdf",
-                size=1000,
-                sha256="0" * 64,
-                content_type="application/pdf",
-                uploaded_by_id=users[1].id,
-                uploaded_at=now,
-                status="received" if n % 2 else "sent",
-                received_by_id=users[0].id if n % 2 else None,
-                received_at=now if n % 2 else None,
-            )
-            for n in range(DOCUMENTS)
+
+GENERATE_ALL = """
+import json, sys
+sys.path.insert(0, ".")
+from bench.generate import dataset
+from bench.common import Report
+report = Report("generate")
+for kind in ("sqlite", "postgresql"):
+    for scale in (1, 10):
+        d = dataset(kind, scale)
+        i = d.info
+        report.notes.append(
+            f"| {kind} | {scale}× | {i['staff']} | {i['indicators_per_year']} | {i['years']} | "
+            f"{i['documents']} | {i['seconds']} s |"
         )
-        db.session.commit()
-        return indicators[0].id
+report.save()
+"""
 
 
-def login(client, prefix, username):
-    import re
+def command_output(*command: str) -> str:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    text = (result.stdout or result.stderr).strip().splitlines()
+    return text[0] if text else "not found"
 
-    page = client.get(f"{prefix}/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = client.post(
-        f"{prefix}/login",
-        data={"csrf_token": token, "username": username, "password": "bench-password"},
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
+        memory = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, TypeError):
+        pass
+    df = ["df", "-h", "--output=source,fstype,size", str(ROOT)]
+    disk = " ".join(
+        subprocess.run(df, capture_output=True, text=True, check=False).stdout.split()[-3:]
     )
-    assert response.status_code == 302, response.status_code
+    from importlib.metadata import version
+
+    postgres = command_output(
+        "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "SHOW server_version"
+    )
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {memory}; disk {disk}",
+        f"- Kernel: {platform.release()}; {platform.platform()}",
+        f"- Python {platform.python_version()}, "
+        + ", ".join(
+            f"{name} {version(name)}"
+            for name in ("Flask", "Werkzeug", "Jinja2", "Flask-Babel", "SQLAlchemy", "gunicorn")
+        ),
+        f"- SQLite {__import__('sqlite3').sqlite_version}, PostgreSQL {postgres}",
+        f"- {command_output('nginx', '-v')}; {command_output('wrk', '-v').split(' Copyright')[0]}; "
+        f"{zip_version()}; "
+        f"{command_output('curl', '--version').split(' (')[0]}",
+    ]
 
 
-def timed(client, path, runs=30):
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        response = client.get(path)
-        response.get_data()
-        samples.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, (path, response.status_code)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+def zip_version() -> str:
+    output = subprocess.run(["zip", "-v"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"This is Zip ([\d.]+)", output)
+    return f"Zip {match[1]}" if match else "zip not found"
+
+
+def write_results(outcomes: dict[str, tuple[int, float]]) -> Path:
+    saved = {}
+    for script, _ in SCRIPTS:
+        path = RESULTS / f"{script}.json"
+        if path.exists():
+            saved[script] = json.loads(path.read_text())
+    rows = [row for script, _ in SCRIPTS for row in saved.get(script, {}).get("rows", [])]
+    met = sum(1 for r in rows if r["met"] is True)
+    missed = [r for r in rows if r["met"] is False]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (bench/run.py) on {now}, commit {commit}. Every figure of",
+        "issue 8 beside its target; the scripts and how each measures are in bench/README.md.",
+        "Ratios come from runs taken alternately in one sitting, so that what else the machine",
+        "was doing weighs on both sides alike.",
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        "",
+        "## Data",
+        "",
+        "| database | scale | staff | indicators a year | years | documents | generated in |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        *saved.get("generate", {}).get("notes", []),
+        "",
+        "## Figures",
+        "",
+        f"**{met} of {sum(1 for r in rows if r['met'] is not None)} targets met.**"
+        + (
+            " Missed: " + "; ".join(f"{r['figure']}, {r['measure']}" for r in missed) + "."
+            if missed
+            else ""
+        ),
+        "",
+        "| figure | measure | value | target | met | detail |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        mark = "—" if r["met"] is None else ("met" if r["met"] else "**missed**")
+        detail = r.get("note", "").replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| {r['figure']} | {r['measure']} | {r['value']} | {r['target']} | {mark} | {detail} |"
+        )
+    runs = [
+        f"- `{script}`: "
+        + (
+            "not run this time"
+            if script not in outcomes
+            else ("ok" if outcomes[script][0] == 0 else f"exit {outcomes[script][0]}")
+            + f", {outcomes[script][1] / 60:.1f} min"
+        )
+        + ("" if script in saved else " (no results saved)")
+        for script, _ in SCRIPTS
+    ]
+    lines += ["", "Scripts this run:", "", *runs, "", "## What was changed, for which figure", ""]
+    lines.append(CHANGES)
+    for script, what in SCRIPTS[1:]:
+        notes = saved.get(script, {}).get("notes", [])
+        if notes:
+            lines += [f"## Notes: {what}", ""]
+            for note in notes:
+                lines += [note, ""]
+    path = BENCH / "RESULTS.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path
 
 
 def main() -> int:
-    folder = tempfile.mkdtemp(prefix="reports-bench-")
-    url = os.environ.get("REPORTS_BENCH_DATABASE_URL", f"sqlite:///{folder}/bench.sqlite3")
-    app = create_app(
-        {
-            "SECRET_KEY": "bench",
-            "DATABASE_URL": url,
-            "UPLOAD_DIR": f"{folder}/uploads",
-            "MAX_UPLOAD_MB": UPLOAD_MB + 1,
-        }
-    )
-    indicator_id = seed(app)
-    prefix = app.config["URL_PREFIX"]
-    admin, reporter = Client(mount(app)), Client(mount(app))
-    login(admin, prefix, "u0")
-    login(reporter, prefix, "u1")
-    pages = {
-        "menu": (admin, "/"),
-        "send.index": (reporter, "/send/"),
-        "receive.index": (admin, "/receive/"),
-        "receive.round_page": (admin, "/receive/round/6"),
-        "receive.indicator_page": (admin, f"/receive/round/6/indicator/{indicator_id}"),
-        "roles.staff": (admin, "/roles/"),
-        "indicators.index": (admin, "/indicators/"),
-        "audit.index": (admin, "/audit/"),
-        "menu.menu_json": (admin, "/menu.json"),
-        "menu.menu_html": (reporter, "/menu.html"),
-    }
-    failed = False
-    print(f"{STAFF} staff, {INDICATORS} indicators, {DOCUMENTS} documents on {url.split(':')[0]}")
-    print(f"{'page':<26}{'median ms':>10}{'p95 ms':>10}{'target':>10}")
-    for name, (client, path) in pages.items():
-        median, p95 = timed(client, prefix + path)
-        ok = p95 <= TARGET_P95_MS[name]
-        failed |= not ok
-        print(
-            f"{name:<26}{median:>10.1f}{p95:>10.1f}{TARGET_P95_MS[name]:>10}  "
-            + ("ok" if ok else "SLOW")
-        )
-
-    import re
-
-    page = reporter.get(f"{prefix}/send/indicator/{indicator_id}/attach").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    body = b"%PDF-1.4\n" + os.urandom(UPLOAD_MB * 1024 * 1024)
-    start = time.perf_counter()
-    response = reporter.post(
-        f"{prefix}/send/indicator/{indicator_id}/attach",
-        data={
-            "csrf_token": token,
-            "round_months": "6",
-            "title": "ไฟล์ใหญ่",
-            "file": (io.BytesIO(body), "ไฟล์ใหญ่.pdf"),
-        },
-    )
-    seconds = time.perf_counter() - start
-    ok = response.status_code == 302 and seconds <= TARGET_UPLOAD_S
-    failed |= not ok
-    print(
-        f"upload {UPLOAD_MB} MB: {seconds:.2f} s (target {TARGET_UPLOAD_S} s) "
-        + ("ok" if ok else "SLOW")
-    )
+    only = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+    outcomes = {}
+    for script, _ in SCRIPTS:
+        if only and script not in only:
+            continue
+        outcomes[script] = run(script)
+    path = write_results(outcomes)
+    print(f"written: {path.relative_to(ROOT)}")
+    failed = [s for s, (code, _) in outcomes.items() if code != 0]
     return 1 if failed else 0
 
 
