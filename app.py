@@ -12,7 +12,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, user_loaded_from_cookie, user_logged_in
 from flask_wtf.csrf import CSRFError
-from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, pass_eval_context
+from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, SecurityError
@@ -208,6 +209,7 @@ def register_extensions(app: Flask) -> None:
         ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
         newstyle=True,
     )
+    app.jinja_env.globals["_"] = template_gettext
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -556,15 +558,27 @@ def request_translations():
     to that locale object: when the locale is chosen anew, so is the catalogue.
     """
     namespace = getattr(g, "_flask_babel", None)
-    cached = getattr(namespace, "reports_translations", None)
+    if namespace is not None:
+        cached = getattr(namespace, "reports_translations", None)
+        if cached is not None and cached[0] is getattr(namespace, "babel_locale", None):
+            return cached[1]
     locale = get_locale()
-    if cached is not None and cached[0] is locale:
-        return cached[1]
     translations = get_translations()
     namespace = getattr(g, "_flask_babel", None)
     if namespace is not None and locale is not None:
         namespace.reports_translations = (locale, translations)
     return translations
+
+
+@pass_eval_context
+def template_gettext(eval_context, string, **variables):
+    """{{ _("...") }}: what Jinja's newstyle gettext does, in one call instead of three."""
+    translated = request_translations().ugettext(string)
+    if eval_context.autoescape:
+        translated = Markup(translated)  # noqa: S704  (our own catalogue; % escapes the variables)  # nosec B704
+    # Always a format string, as in Jinja's newstyle gettext: "%%" means "%" with or without
+    # variables.
+    return translated % variables
 
 
 def mount(app: Flask):

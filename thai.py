@@ -70,6 +70,7 @@ def thai_sort_key(text: str) -> bytes:
 _CODE_PART = re.compile(r"([0-9]+)")
 
 
+@lru_cache(maxsize=8192)  # asked for every indicator of a year on each list page
 def code_sort_key(code: str) -> tuple:
     """Natural order for indicator codes: 1.2 before 1.10, 7.1 before 7.1B."""
     parts = _CODE_PART.split(code.strip().lower())

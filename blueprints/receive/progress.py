@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from extensions import db
@@ -15,6 +15,7 @@ from thai import code_sort_key, thai_sort_key
 # The status filter's values: the reporter page's round states, plus overdue.
 STATES = ("not_sent", "sent", "returned", "received")
 OVERDUE = "overdue"
+NONE = (0, 0, 0)
 
 
 @dataclass
@@ -111,17 +112,28 @@ class Matrix:
         return [(row.indicator, row.cells[index]) for row in self.rows]
 
 
-def _counts(indicator_ids) -> dict[tuple[int, int], dict[str, int]]:
-    """{(indicator, round): {status: n}} of current documents, in one grouped query."""
+def _counts(indicator_ids) -> dict[tuple[int, int], tuple[int, int, int]]:
+    """{(indicator, round): (sent, returned, received)} of current documents, in one
+    grouped query that reads only the (indicator, round, status) index."""
+
+    def count(status):
+        return func.sum(case((Document.status == status, 1), else_=0))
+
     stmt = (
-        select(Document.indicator_id, Document.round_months, Document.status, func.count())
+        select(
+            Document.indicator_id,
+            Document.round_months,
+            count(SENT),
+            count(RETURNED),
+            count(RECEIVED),
+        )
         .where(Document.indicator_id.in_(indicator_ids), Document.status != REPLACED)
-        .group_by(Document.indicator_id, Document.round_months, Document.status)
+        .group_by(Document.indicator_id, Document.round_months)
     )
-    counts: dict[tuple[int, int], dict[str, int]] = {}
-    for indicator_id, months, status, n in db.session.execute(stmt):
-        counts.setdefault((indicator_id, months), {})[status] = int(n)
-    return counts
+    return {
+        (indicator_id, months): (int(sent or 0), int(returned or 0), int(received or 0))
+        for indicator_id, months, sent, returned, received in db.session.execute(stmt)
+    }
 
 
 def build(indicators_stmt, rounds_by_year: dict[int, list[Round]], today: date, status=None,
@@ -147,8 +159,7 @@ def build(indicators_stmt, rounds_by_year: dict[int, list[Round]], today: date, 
         matrix = matrices[year]
         cells = []
         for round_row in matrix.rounds:
-            n = counts.get((indicator_id, round_row.months), {})
-            cell = Cell(round_row, n.get(SENT, 0), n.get(RETURNED, 0), n.get(RECEIVED, 0))
+            cell = Cell(round_row, *counts.get((indicator_id, round_row.months), NONE))
             cell.overdue = round_row.due_date < today and not (cell.received or cell.sent)
             cells.append(cell)
         row = Row(indicator_id, cells)

@@ -64,9 +64,9 @@ def round_indicators(user: User, year: int, months: int) -> Page:
     page = paginate([row.id for row in order])
     if not page.items:
         return page
-    rows = {
-        i.id: i for i in db.session.scalars(select(Indicator).where(Indicator.id.in_(page.items)))
-    }
+    # The list shows code and name only: plain rows, no ORM objects to build.
+    shown = select(Indicator.id, Indicator.code, Indicator.name).where(Indicator.id.in_(page.items))
+    rows = {row.id: row for row in db.session.execute(shown)}
     counts = {
         indicator_id: (int(stored or 0), int(waiting or 0))
         for indicator_id, stored, waiting in db.session.execute(
