@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint bench bench-export clean messages
+.PHONY: run test lint bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,10 +48,6 @@ test: lint $(COMPILED)
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
-
-# The hand-over zip of a 300 MB round: memory growth while streaming (bench/README.md).
-bench-export: $(VENV)/.dev
-	$(BIN)/python bench/export_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/screenshots

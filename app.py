@@ -33,7 +33,7 @@ from models import User
 from notifications import bell_count
 from pagination import list_filters
 from proxies import TrustedProxies, parse_networks
-from storage import Storage
+from storage import Storage, UploadRequest
 from text import small_int
 from thai import fiscal_year
 
@@ -42,6 +42,7 @@ MIGRATIONS_DIR = os.path.join(BASE_DIR, "migrations")
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.request_class = UploadRequest  # file parts stream into the upload folder (storage.py)
     configure(app, config)
     register_extensions(app)
     register_blueprints(app)
