@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/deadline.py          # DEADLINE_SECONDS=30 for a short trial
 
+(also DEADLINE_STAFF, default 200; DEADLINE_ARRIVAL, seconds over which people log in, default
+30; DEADLINE_SEED.)
+
 The office of bench/generate.py (PostgreSQL, 1×) is copied first, database and upload folder
 (reports_bench_deadline, bench/data/postgresql-deadline/), so every run starts from the same
 data and the shared data set is never written to. gunicorn runs as deploy/ ships it; this
@@ -23,7 +26,17 @@ Every answer is checked: the expected status, a redirect to where the action lea
 the login page). Anything else, an exception or a timeout, is an error. Afterwards gunicorn
 stops, and `flask verify-files` must pass on the copy; every file on disk must be a
 document's, and the documents added (received) must equal the uploads (receipts) answered
-with their redirect. Rows go to bench/results/deadline.json.
+with their redirect. Rows go to bench/results/deadline.json; the table also shows each
+action's p50/p95 "steady", over requests sent once the logins are over (arrivals + 10 s), and
+how much CPU gunicorn, PostgreSQL (the copy's connections) and this process had: the machine
+is shared, and what others used is said beside the figures. The copy is dropped at the end.
+
+The login throttle keeps its defaults: a login takes its place in the address's count
+(LOGIN_ADDRESS_FAILURES = 30) only while it runs and gives it back when the password is
+right, and at most workers × threads (5 × 4 on 2 cores) logins run at once, so all these
+logins from 127.0.0.1 never reach 30. On a server with 4 or more cores (9+ workers × 4
+threads) more than 30 right logins from one address could be in flight at once and some
+would be refused (429): see the report of this figure.
 """
 
 import math
@@ -508,7 +521,9 @@ def main() -> int:
     try:
         return measure(url, uploads, data.info["year"])
     finally:
+        # The copy goes (a run adds about a gigabyte of uploads); gunicorn's log stays in WORK.
         drop_copy()
+        shutil.rmtree(uploads, ignore_errors=True)
 
 
 def measure(url: str, uploads: Path, year: int) -> int:
