@@ -79,10 +79,12 @@ THINK = (1.0, 5.0)  # seconds between one person's actions
 # People log in spread over this long (each login is ~0.13 s of argon2id on one core).
 ARRIVAL = float(os.environ.get("DEADLINE_ARRIVAL", min(30.0, SECONDS / 6)))
 TIMEOUT = 60  # seconds for one request: more is an error, not a slow page
-# This process stands where nginx does, and reuses a connection as deploy/nginx/myoffice.conf
-# lets nginx (upstream keepalive_timeout 4s): never one idle for as long as gunicorn keeps it
-# (keepalive = 5), or gunicorn may close it as the next request goes out (a reset).
-IDLE = 4.0
+# This process stands where nginx does, and like nginx (upstream keepalive_timeout 4s in
+# deploy/nginx/myoffice.conf) never reuses a connection gunicorn may be closing (keepalive = 5),
+# or the next request meets the close (a reset). Shorter than nginx's: one of 200 Python threads
+# on a saturated machine can stall for a second between this check and its first byte (at 4 s
+# one upload in 8000 met the close).
+IDLE = 2.0
 UPLOAD_BYTES = (100_000, 2_000_000)
 COPY = "reports_bench_deadline"
 WORK = DATA / "postgresql-deadline"
@@ -259,14 +261,16 @@ class Person(threading.Thread):
 
     def call(self, action, method, path, expect, to="", record=True, **kw):
         url = path if path.startswith("http") else self.base + path
-        if time.monotonic() - self.last >= IDLE:
+        idle = time.monotonic() - self.last
+        if idle >= IDLE:
             self.http.close()  # its idle connection goes; the session (cookies) stays
         sent, started = time.monotonic(), time.perf_counter()
         try:
             response = self.http.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kw)
             elapsed = (time.perf_counter() - started) * 1000
         except requests.RequestException as error:
-            self.failed(action, f"{method} {path}: {type(error).__name__}: {error}")
+            connection = "a new connection" if idle >= IDLE else f"one idle {idle:.1f} s"
+            self.failed(action, f"{method} {path} on {connection}: {type(error).__name__}: {error}")
             raise Failed from error
         finally:
             self.tally.requests += 1
