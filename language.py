@@ -2,9 +2,10 @@
 
 from datetime import date, datetime
 
-from flask import current_app, has_request_context, session
+from flask import current_app, g, has_request_context, session
 from flask_babel import get_locale
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from thai import BANGKOK, BE_OFFSET, bangkok_date, thai_date, thai_datetime
 
@@ -36,7 +37,18 @@ def offered_languages() -> tuple[str, ...]:
 
 
 def english() -> bool:
-    return str(get_locale()) == ENGLISH
+    """Asked once per date, hundreds of times on a long page: the locale Flask-Babel settled
+    on is read where get_locale() keeps it for the request (and force_locale() swaps it),
+    with one lookup on g rather than get_locale()'s several; get_locale() otherwise."""
+    babel_context = g._get_current_object().get("_flask_babel") if g else None
+    locale = getattr(babel_context, "babel_locale", None) or get_locale()
+    return locale is not None and locale.language == ENGLISH
+
+
+def translated(labels: dict) -> dict[object, Markup]:
+    """Lazily translated labels (labels.py), each translated once for a page that shows
+    them row after row; the same markup {{ labels[key] }} would give, escape() included."""
+    return {key: escape(label) for key, label in labels.items()}
 
 
 ENGLISH_MONTHS_SHORT = (

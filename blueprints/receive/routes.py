@@ -22,7 +22,7 @@ from errors import RuleError
 from extensions import db, storage
 from filetypes import ALLOWED_EXTENSIONS
 from labels import ROUND_LABELS, ROUND_STATES
-from language import fiscal_year_label
+from language import fiscal_year_label, translated
 from models import Document, Indicator
 from pagination import paginate
 from permissions import LOGIN, RECEIVER, access
@@ -129,7 +129,7 @@ def render_indicator(indicator: Indicator, months: int, status: int = 200):
         year_row=get_year(indicator.fiscal_year),
         months=months,
         round_label=ROUND_LABELS[months],
-        round_labels=ROUND_LABELS,
+        round_labels=translated(ROUND_LABELS),
         page=paginate(documents),
         stored=sum(1 for d in documents if d.status == "received"),
     ), status

@@ -10,6 +10,7 @@ from errors import RuleError
 from extensions import db, storage
 from filetypes import clean_filename
 from labels import ROUND_LABELS, ROUND_STATES
+from language import translated
 from models import Document, Indicator
 from pagination import paginate
 from permissions import REPORTER, access
@@ -42,8 +43,8 @@ def render_index(status: int = 200):
         summaries={i.id: services.round_summary(i, rounds[i.fiscal_year]) for i in page.items},
         open_years=set(open_years()),
         today=today,
-        round_labels=ROUND_LABELS,
-        round_states=ROUND_STATES,
+        round_labels=translated(ROUND_LABELS),
+        round_states=translated(ROUND_STATES),
         progress=progress.build(progress.reported_by(current_user), rounds, today),
     ), status
 
