@@ -56,19 +56,22 @@ NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
 ORIGINAL_NAME = "รายงานผลการดำเนินงาน ฉบับสมบูรณ์.pdf"
 
 
-# What profiling (b) found, and the one change tried (2026-11-24, this 2-core VM).
+# What profiling (b) found, and what changed (2026-11-24, this 2-core VM).
 PROFILE_NOTES = [
     "(b) profiled: py-spy on the one gunicorn worker while curl fetched through nginx put "
     "~99 % of its samples in gunicorn's Response.sendfile, and strace -c counted a single "
     "sendfile(2) for the whole file: Flask's send_file hands gunicorn gthread a "
     "wsgi.file_wrapper and gunicorn sends it zero-copy (gunicorn direct, (d), is 0.9-1.1 "
-    "of static). The gap in (b) is nginx proxying: reading the upstream through its default "
-    "8 x 4k proxy_buffers and spooling to proxy_temp, then sending again.",
-    "Tried: proxy_buffers 16 x 64k, 32 x 64k and 8 x 256k (proxy_buffer_size 64k) in the "
-    "/myoffice/reports/ location, and proxy_max_temp_file_size 0, each alternating with the "
-    "shipped settings: b/a 0.52-0.54 against 0.35 in one run, then 0.38-0.49 against "
-    "0.51-0.57 in two more (load average 6-10 from other benchmarks): no consistent gain, so "
-    "deploy/nginx is unchanged. REPORTS_X_ACCEL_REDIRECT is the fix for large downloads.",
+    "of static). The gap in (b) was nginx proxying: reading the upstream through its "
+    "default 8 x 4k proxy_buffers and spooling the file to proxy_temp, then sending it again "
+    "(b/a 0.35-0.48).",
+    "Changed: the app marks the downloads it sends itself X-Accel-Buffering: no (no copy "
+    "into nginx's temporary file), and deploy/nginx/myoffice.conf reads from gunicorn with "
+    "proxy_buffer_size 256k and proxy_buffers 8 x 256k instead of 4k pieces: b/a 0.41 -> "
+    "0.73 in alternating runs. Either alone was not enough (bigger buffers with the temporary "
+    "file: 0.38-0.54; unbuffered with 4k reads: 0.41). REPORTS_X_ACCEL_REDIRECT (c) remains "
+    "the recommended setting: nginx sends the file and no gunicorn thread waits on a slow "
+    "line.",
 ]
 
 
