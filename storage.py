@@ -29,6 +29,7 @@ _SPOOL_IN_MEMORY = 512 * 1024
 # Werkzeug refuses (413) a read that would take its parser's buffer past
 # MAX_FORM_MEMORY_SIZE (500 KB by default), so at most half of that.
 _PARSE_CHUNK = 256 * 1024
+_BODY_READ = 1 << 20
 # Only names save() generates: 32 hex digits and a short extension, so no database value can
 # climb out of the root. Deliberately not tied to ALLOWED_EXTENSIONS: narrowing that list later
 # must not make files already stored unreadable.
@@ -456,8 +457,31 @@ class _FormDataParser(FormDataParser):
         boundary = options.get("boundary", "").encode("ascii")
         if not boundary:
             raise ValueError("Missing boundary")
-        form, files = parser.parse(stream, boundary, content_length)
+        form, files = parser.parse(_LargeReads(stream.read), boundary, content_length)
         return stream, form, files
+
+
+class _LargeReads:
+    """Hands the form parser its pieces out of mebibyte reads of the body.
+
+    gunicorn receives a mebibyte at once and, asked for less, copies what is left back into
+    its buffer on every read; the parser may not ask for more (its piece is bounded by
+    MAX_FORM_MEMORY_SIZE). Reading what gunicorn received whole and cutting it up here
+    copies each byte once instead.
+    """
+
+    def __init__(self, read):
+        self._read = read
+        self._data = b""
+        self._at = 0
+
+    def read(self, size: int) -> bytes:
+        if self._at >= len(self._data):
+            self._data = self._read(_BODY_READ)
+            self._at = 0
+        piece = self._data[self._at : self._at + size]
+        self._at += len(piece)
+        return piece
 
 
 class UploadRequest(Request):
