@@ -707,7 +707,7 @@ def measure(url: str, uploads: Path, year: int) -> int:
         f" จัดเก็บ), {sum(p.role == 'officer' for p in crowd)} officer sessions (the year's"
         f" matrix); {THINK[0]:.0f}–{THINK[1]:.0f} s thinking between actions; logins spread"
         f" over {ARRIVAL:.0f} s. gunicorn as deploy/gunicorn.conf.py (gthread, 2×cores+1"
-        " workers, 4 threads); one load process (threads) on loopback. The login throttle is"
+        " workers, 2 threads); one load process (threads) on loopback. The login throttle is"
         " left at its defaults: each login takes an address place only while it runs and gives"
         " it back on success, and no more than workers × threads logins run at once."
     )

@@ -371,7 +371,7 @@ def main() -> Report:
             "nginx: the upstream, /myoffice/reports/ and /myoffice-reports-files/ blocks of "
             "deploy/nginx/myoffice.conf as shipped (proxy_buffering on), sendfile on as in "
             "Debian's nginx.conf; gunicorn: deploy/gunicorn.conf.py (gthread, "
-            f"{os.cpu_count() * 2 + 1} workers x 4 threads)."
+            f"{os.cpu_count() * 2 + 1} workers x 2 threads)."
         )
         report.notes.extend(PROFILE_NOTES)
         return report

@@ -167,7 +167,8 @@ def figure_2(report: Report, kind: str) -> None:
     data = dataset(kind, 10)
     base = Path(data.uploads).parent / "run"
     env = app_environment(data.url, data.uploads)
-    with Gunicorn(base, env, app="bench.baseline:wsgi()") as server:
+    workers, threads = os.environ.get("BENCH_WORKERS"), os.environ.get("BENCH_THREADS")
+    with Gunicorn(base, env, "bench.baseline:wsgi()", workers, threads) as server:
         who = {
             "officer": http_login(server.url(), data.info["officer"]),
             "reporter": http_login(server.url(), data.info["reporter"]),

@@ -15,11 +15,13 @@ wsgi_app = "app:wsgi()"
 chdir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 worker_class = "gthread"
-# Two processes per core (plus one) keep the CPU busy while others wait on I/O; each has
-# a few threads. An office of a few hundred staff needs far less; this is headroom for the
-# reporting deadline, when everyone sends at once.
+# Two processes per core (plus one) keep the CPU busy while others wait on I/O. Two threads
+# each, not more: pages are CPU work under one interpreter lock, and threads of one process
+# wait for each other's turn at it. Measured on 2 cores at 10x data (bench/RESULTS.md), the
+# heaviest pages served 1.5-2x more requests a second with 1-2 threads than with 4; the
+# second thread keeps a process answering while the other streams a download or a zip.
 workers = int(os.environ.get("REPORTS_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("REPORTS_THREADS", 4))
+threads = int(os.environ.get("REPORTS_THREADS", 2))
 # A 50 MB upload is checked (type, size, checksum) and written before the answer.
 timeout = 120
 graceful_timeout = 30
