@@ -98,12 +98,12 @@ between requests (the counts per indicator and round kept up to date on every wr
 rendered matrix cached per data version), and for the reporter's list a decision on how many
 documents a round shows before "more"; neither was done in this issue.
 
-**Figure 3, upload time.** Memory is met; the time is 1.8–3.1× `cp` + `sync` depending on the
-sitting (2× is the target). py-spy of one 200 MB upload: gunicorn's body reader (recv and its
+**Figure 3, upload time.** Memory is met; the time is about 3× `cp` + `sync` (2× is the
+target): 0.68 s against 0.23 s for 200 MB on a quiet machine, 1.8–3.1× across sittings. py-spy of one 200 MB upload: gunicorn's body reader (recv and its
 buffer) about 40 %, the file write and the hand-off to the hashing thread about 25 %, the
 multipart parser about 10 %; the closing fsync costs what `cp`'s sync does. Attempts: the
 upload streamed straight into the upload folder instead of TMPDIR and a copy (worker CPU
-0.82–0.94 → 0.54–0.62 s), mebibyte reads of the body (wall 0.77–0.96 → 0.58–0.64 s in quiet
+0.82–0.94 → 0.54–0.62 s), mebibyte reads of the body (wall 0.77–0.96 → 0.59–0.72 s in quiet
 runs); writing behind the upload (fdatasync every 16 MB) made it slower and was dropped.
 What remains is the WSGI body path itself (gunicorn's reader and Werkzeug's stream and
 parser); under the 50 MB limit of production it is about 0.15 s per upload.
