@@ -82,31 +82,32 @@ MISSED = """\
 changes below; baseline of the same size 1.0–1.8 ms): the round list 5.3 ms, the indicator's
 documents 4.7 ms, the reporter's list 15.5 ms, the officer's matrix 43 ms. cProfile of the
 round list: about 55 % rendering our templates (the layout and the page: some 550 escapes,
-74 `_()` and 74 `url_for` per page), about 25 % SQL through the ORM (8 statements:
-session user, years, round, ids and codes, rows, counts, the bell's unread count, the
-receiver check), the rest Flask, Flask-Login and the session. The baseline renders a bare
-loop without the layout or a query; a page of ours costs 3–5 times that, and under 16
-clients on 2 cores with wrk on the same cores the ratio is 0.2–0.3 and p95 150–300 ms. The
-reporter's list has no bound on the documents it lists (every document of every round of the
-reporter's indicators of the open years: 136 at 10×, 160 KB). The matrix counts every
-document of the year (one grouped query over 40 000 documents at 10×, 2 400 rows into
-Python) before paging. Attempts, each measured (see the changes below): paging the matrix
-(494 → 43 ms), paging before loading (60 → 5 ms), the covering index, the translated words
-once per page (template time −40 %), `_()` in one call, and 2 gunicorn threads instead of 4
-(1.5–2× the throughput of the heavy pages). What is left would need the pages' data cached
-between requests (the counts per indicator and round kept up to date on every write, or the
-rendered matrix cached per data version), and for the reporter's list a decision on how many
-documents a round shows before "more"; neither was done in this issue.
+74 `_()` and 74 `url_for` per page), about 25 % SQL through the ORM (8 statements: session
+user, years, round, ids and codes, rows, counts, the bell's unread count, the receiver
+check), the rest Flask, Flask-Login and the session. The baseline renders a bare loop
+without the layout or a query; a page of ours costs 3–5 times that, and under 16 clients on
+2 cores with wrk on the same cores the ratio is 0.2–0.3 and p95 150–300 ms. The reporter's
+list has no bound on the documents it lists (every document of every round of the reporter's
+indicators of the open years: 136 at 10×, 160 KB). The matrix counts every document of the
+year (one grouped query over 40 000 documents at 10×, 2 400 rows into Python) before paging.
+Attempts, each measured (see the changes below): paging the matrix (494 → 43 ms), paging
+before loading (60 → 5 ms), the covering index, the translated words once per page (template
+time −40 %), `_()` in one call, and 2 gunicorn threads instead of 4 (1.5–2× the throughput
+of the heavy pages). What is left would need the pages' data cached between requests (the
+counts per indicator and round kept up to date on every write, or the rendered matrix cached
+per data version), and for the reporter's list a decision on how many documents a round
+shows before "more"; neither was done in this issue.
 
 **Figure 3, upload time.** Memory is met; the time is about 3× `cp` + `sync` (2× is the
-target): 0.68 s against 0.23 s for 200 MB on a quiet machine, 1.8–3.1× across sittings. py-spy of one 200 MB upload: gunicorn's body reader (recv and its
-buffer) about 40 %, the file write and the hand-off to the hashing thread about 25 %, the
-multipart parser about 10 %; the closing fsync costs what `cp`'s sync does. Attempts: the
-upload streamed straight into the upload folder instead of TMPDIR and a copy (worker CPU
-0.82–0.94 → 0.54–0.62 s), mebibyte reads of the body (wall 0.77–0.96 → 0.59–0.72 s in quiet
-runs); writing behind the upload (fdatasync every 16 MB) made it slower and was dropped.
-What remains is the WSGI body path itself (gunicorn's reader and Werkzeug's stream and
-parser); under the 50 MB limit of production it is about 0.15 s per upload.
+target): 0.68 s against 0.23 s for 200 MB on a quiet machine, 1.8–3.1× across sittings. py-
+spy of one 200 MB upload: gunicorn's body reader (recv and its buffer) about 40 %, the file
+write and the hand-off to the hashing thread about 25 %, the multipart parser about 10 %;
+the closing fsync costs what `cp`'s sync does. Attempts: the upload streamed straight into
+the upload folder instead of TMPDIR and a copy (worker CPU 0.82–0.94 → 0.54–0.62 s),
+mebibyte reads of the body (wall 0.77–0.96 → 0.59–0.72 s in quiet runs); writing behind the
+upload (fdatasync every 16 MB) made it slower and was dropped. What remains is the WSGI body
+path itself (gunicorn's reader and Werkzeug's stream and parser); under the 50 MB limit of
+production it is about 0.15 s per upload.
 """
 
 
