@@ -70,19 +70,19 @@ PROFILE_NOTES = [
     "wsgi.file_wrapper and gunicorn sends it zero-copy (gunicorn direct, (d), is 0.9-1.1 "
     "of static). The gap in (b) was nginx proxying: reading the upstream through its "
     "default 8 x 4k proxy_buffers and spooling the file to proxy_temp, then sending it again "
-    "(b/a 0.35-0.48).",
-    "Changed: the app marks the downloads it sends itself X-Accel-Buffering: no (no copy "
-    "into nginx's temporary file), and deploy/nginx/myoffice.conf reads from gunicorn with "
-    "proxy_buffer_size 256k and proxy_buffers 8 x 256k instead of 4k pieces: b/a 0.41 -> "
-    "0.73 in alternating runs. Either alone was not enough (bigger buffers with the temporary "
-    "file: 0.38-0.54; unbuffered with 4k reads: 0.41). REPORTS_X_ACCEL_REDIRECT (c) remains "
-    "the recommended setting: nginx sends the file and no gunicorn thread waits on a slow "
-    "line.",
+    "(b/a 0.35-0.48 warm).",
+    "Changed: deploy/nginx/myoffice.conf reads from gunicorn with proxy_buffer_size 256k and "
+    "proxy_buffers 8 x 256k instead of 4k pieces; nginx still buffers the answer (its "
+    "temporary file), so a slow line holds nginx, not a gunicorn thread. Tried and dropped: "
+    "X-Accel-Buffering: no on the app's own downloads (no temporary file) gave 0.73 warm, "
+    "but holds a gunicorn thread for as long as the slowest reader takes; with 2 threads a "
+    "worker, a few slow downloads would stop every page. REPORTS_X_ACCEL_REDIRECT (c) "
+    "remains the recommended setting.",
     "Page cache: the figure drops it before every download (BENCH_CACHE=cold), as for the "
     "upload and the zip. With it warm the file comes from memory at about 3 GB/s, a "
     "transfer of 0.17 s, and the request's own fixed cost (session, permission check, audit "
-    "entry, SQLite commit) becomes a visible share: one warm sitting gave b/a 0.49 and c/a "
-    "0.87, another 0.73 and 1.00.",
+    "entry, SQLite commit) becomes a visible share: one warm sitting (with 4k proxy reads) "
+    "gave b/a 0.49 and c/a 0.87.",
 ]
 
 

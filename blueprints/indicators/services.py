@@ -35,7 +35,8 @@ def list_indicators(year: int) -> Page:
         .options(selectinload(Indicator.receiver), selectinload(Indicator.reporters))
     )
     by_id = {indicator.id: indicator for indicator in db.session.scalars(stmt)}
-    page.items = [by_id[indicator_id] for indicator_id in page.items]
+    # An indicator deleted between the two reads is left out, not a KeyError.
+    page.items = [by_id[i] for i in page.items if i in by_id]
     for indicator in page.items:
         indicator.reporters.sort(key=lambda u: thai_sort_key(u.full_name))
     return page

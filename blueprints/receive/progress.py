@@ -177,7 +177,12 @@ def build(indicators_stmt, rounds_by_year: dict[int, list[Round]], today: date, 
         loaded = db.session.scalars(stmt.options(selectinload(Indicator.receiver)))
         by_id = {indicator.id: indicator for indicator in loaded}
         for row in shown:
-            row.indicator = by_id[row.indicator_id]
+            row.indicator = by_id.get(row.indicator_id)
+        # An indicator deleted between the reads is left out of what is shown.
+        for matrix in matrices.values():
+            matrix.rows = [row for row in matrix.rows if row.indicator or paged]
+            if matrix.page is not None:
+                matrix.page.items = [row for row in matrix.page.items if row.indicator]
     return [matrices[year] for year in sorted(years, reverse=True)]
 
 

@@ -256,12 +256,11 @@ def file_response(path: str, stored_name: str, mimetype: str) -> Response:
     """
     prefix = current_app.config["X_ACCEL_REDIRECT"]
     if not prefix:
+        # Buffered by nginx (proxy_buffering), as every answer: nginx takes the file at once
+        # into its temporary file and the thread is free, however slow the line to the
+        # reporter. Unbuffered would be faster on a quiet loopback, but a few slow downloads
+        # would then hold every thread on deadline day.
         response = send_file(path, mimetype=mimetype, conditional=True)
-        # nginx would otherwise copy every large download into a temporary file of its own
-        # (proxy_buffering) before sending it: a second disk write of each byte. Unbuffered,
-        # it passes the file on as gunicorn sends it (sendfile), and this worker's thread
-        # stays with the download until it is done; REPORTS_X_ACCEL_REDIRECT frees it.
-        response.headers["X-Accel-Buffering"] = "no"
     elif not os.path.isfile(path):
         raise FileNotFoundError(path)  # a 404 before any bookkeeping, as send_file gives
     else:

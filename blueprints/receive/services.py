@@ -79,7 +79,8 @@ def round_indicators(user: User, year: int, months: int) -> Page:
             .group_by(Document.indicator_id)
         )
     }
-    page.items = [(rows[i], *counts.get(i, (0, 0))) for i in page.items]
+    # An indicator deleted between the two reads is left out, not a KeyError.
+    page.items = [(rows[i], *counts.get(i, (0, 0))) for i in page.items if i in rows]
     return page
 
 
